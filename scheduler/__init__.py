@@ -1,0 +1,1 @@
+"""Phalanx: a workload-aware secondary scheduler for Kubernetes."""

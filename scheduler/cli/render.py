@@ -1,0 +1,108 @@
+"""Rich tables for the terminal: what a scenario's cluster and gangs look like."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from rich.console import Console
+from rich.table import Table
+
+from scheduler.api.core import Node, Pod
+from scheduler.api.membership import pod_group_of
+from scheduler.api.priority import group_priority, priority_class_values
+from scheduler.api.quantity import format_scheduler_units
+from scheduler.sim.scenario import Scenario
+
+GPU = "nvidia.com/gpu"
+
+
+def render_scenario(console: Console, scenario: Scenario) -> None:
+    console.rule(f"[bold]Scenario {scenario.name}[/]  ({scenario.source})")
+    if scenario.description:
+        console.print(scenario.description, highlight=False)
+    console.print(cluster_table(scenario))
+    console.print(groups_table(scenario))
+    singles = [p for p in scenario.pods if not pod_group_of(p)]
+    console.print(
+        f"{len(scenario.nodes)} nodes, {len(scenario.pod_groups)} pod groups "
+        f"({len(scenario.workloads)} from Workloads), {len(scenario.pods)} pods ({len(singles)} without a group).",
+        highlight=False,
+    )
+    for warning in scenario.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+def cluster_table(scenario: Scenario) -> Table:
+    """One row per narrowest non-host domain (e.g. rack), with the path above it and its capacity."""
+    levels = [lvl for lvl in scenario.topology_levels if lvl != "kubernetes.io/hostname"]
+    table = Table(title="Cluster", title_justify="left")
+    for level in levels:
+        table.add_column(level.rsplit("/", 1)[-1].capitalize())
+    for name in ("Nodes", "Usable", "CPU", "Memory", "GPU", "Taints"):
+        table.add_column(name, justify="right" if name not in ("Taints",) else "left")
+    domains: dict[tuple[str, ...], list[Node]] = defaultdict(list)
+    for node in scenario.nodes:
+        domains[tuple(node.metadata.labels.get(level, "-") for level in levels)].append(node)
+    for path, nodes in sorted(domains.items()):
+        totals: dict[str, int] = defaultdict(int)
+        for node in nodes:
+            for resource, amount in node.allocatable().items():
+                totals[resource] += amount
+        usable = sum(n.ready and not n.spec.unschedulable for n in nodes)
+        taints = sorted({f"{t.key}={t.value}:{t.effect.value}" for n in nodes for t in n.spec.taints})
+        table.add_row(
+            *path,
+            str(len(nodes)),
+            f"{usable}" + (f" ({len(nodes) - usable} cordoned/NotReady)" if usable < len(nodes) else ""),
+            format_scheduler_units("cpu", totals["cpu"]),
+            format_scheduler_units("memory", totals["memory"]),
+            str(totals.get(GPU, 0)),
+            ", ".join(taints),
+        )
+    return table
+
+
+def groups_table(scenario: Scenario) -> Table:
+    classes = priority_class_values(list(scenario.priority_classes))
+    table = Table(title="Pod groups", title_justify="left")
+    for name in ("Group", "From", "Policy", "Pods", "Priority", "Topology", "Disruption", "Per-pod requests", "State"):
+        table.add_column(name, overflow="fold")
+    for group in sorted(scenario.pod_groups, key=lambda g: (g.metadata.namespace or "", g.metadata.name)):
+        pods = scenario.pods_of(group)
+        policy = group.spec.scheduling_policy
+        priority = group_priority(group.spec, classes, pods)
+        topology = ", ".join(
+            f"{c.mode.value} {c.key.rsplit('/', 1)[-1]}" for c in group.spec.scheduling_constraints.topology
+        )
+        ref = group.spec.workload_ref
+        table.add_row(
+            f"{group.metadata.namespace}/{group.metadata.name}",
+            f"Workload {ref.workload_name}" if ref else "PodGroup",
+            f"gang, minCount {policy.gang.min_count}" if policy.gang else "basic",
+            f"{len(pods)}/{policy.min_count}",
+            "[red]unknown class[/]" if priority is None else str(priority),
+            topology or "-",
+            group.spec.disruption_mode.value,
+            _signatures(pods),
+            _state(len(pods), policy.min_count),
+        )
+    return table
+
+
+def _state(present: int, needed: int) -> str:
+    if present >= needed:
+        return "[green]ready to schedule[/]"
+    return f"[yellow]waiting for pods {present}/{needed}[/]"
+
+
+def _signatures(pods: list[Pod]) -> str:
+    counts: dict[str, int] = defaultdict(int)
+    for pod in pods:
+        requests = pod.requests()
+        shape = " ".join(
+            f"{name.rsplit('/', 1)[-1]}={format_scheduler_units(name, amount)}"
+            for name, amount in sorted(requests.items())
+            if name != "pods"
+        )
+        counts[shape] += 1
+    return "\n".join(f"{count} x {shape}" for shape, count in counts.items()) or "-"

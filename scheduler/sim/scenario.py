@@ -1,0 +1,223 @@
+"""Scenario files: the YAML a user would `kubectl apply`, plus one `Scenario` document of simulator settings.
+
+Every document is validated through the same API models the operator uses. Errors name the file, the line and
+the field (`demo.yaml:42: Workload ml/train: spec.podGroupTemplates[0].name: …`), because a scenario is
+hand-written and the first thing a new user edits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from scheduler.api.base import ApiModel
+from scheduler.api.core import Node, Pod, PriorityClass
+from scheduler.api.membership import pod_group_of, stamp_pod_groups
+from scheduler.api.meta import ObjectMeta
+from scheduler.api.podgroup import PodGroup
+from scheduler.api.validation import label_key_error
+from scheduler.api.workload import Workload
+
+DEFAULT_TOPOLOGY_LEVELS = (
+    "topology.kubernetes.io/zone",
+    "network.phalanx.dev/block",
+    "network.phalanx.dev/rack",
+    "kubernetes.io/hostname",
+)
+SCENARIO_API_VERSION = "sim.phalanx.dev/v1alpha1"
+
+
+class ScenarioSpec(ApiModel):
+    description: str = ""
+    topology_levels: Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: list(DEFAULT_TOPOLOGY_LEVELS)
+    )
+
+    @field_validator("topology_levels")
+    @classmethod
+    def _levels_are_label_keys(cls, levels: list[str]) -> list[str]:
+        for key in levels:
+            if err := label_key_error(key):
+                raise ValueError(f"topology level {key!r} is not a valid label key: {err}")
+        if len(set(levels)) != len(levels):
+            raise ValueError("topology levels must not repeat")
+        return levels
+
+
+class ScenarioDocument(ApiModel):
+    api_version: Literal["sim.phalanx.dev/v1alpha1"] = "sim.phalanx.dev/v1alpha1"
+    kind: Literal["Scenario"] = "Scenario"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: ScenarioSpec = Field(default_factory=ScenarioSpec)
+
+
+_KINDS: dict[str, type[BaseModel]] = {
+    "Scenario": ScenarioDocument,
+    "Node": Node,
+    "PriorityClass": PriorityClass,
+    "Workload": Workload,
+    "PodGroup": PodGroup,
+    "Pod": Pod,
+}
+_CLUSTER_SCOPED = frozenset({"Scenario", "Node", "PriorityClass"})
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be loaded; the message names file, line and field."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    source: Path
+    name: str
+    description: str
+    topology_levels: tuple[str, ...]
+    nodes: tuple[Node, ...]
+    priority_classes: tuple[PriorityClass, ...]
+    workloads: tuple[Workload, ...]
+    pod_groups: tuple[PodGroup, ...]
+    pods: tuple[Pod, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    def pods_of(self, group: PodGroup) -> list[Pod]:
+        return [
+            p
+            for p in self.pods
+            if pod_group_of(p) == group.metadata.name and p.metadata.namespace == group.metadata.namespace
+        ]
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Load and validate a scenario file; raise ScenarioError naming file, line and field on bad input."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        nodes = [n for n in yaml.compose_all(text, Loader=yaml.SafeLoader) if n is not None]
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise ScenarioError(f"{path}:{line}: not valid YAML: {exc.problem}") from exc
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
+    if not documents:
+        raise ScenarioError(f"{path}: the file holds no documents")
+    objects = [_parse_document(path, doc, node) for doc, node in zip(documents, nodes, strict=True)]
+    return _assemble(path, objects)
+
+
+def _parse_document(path: Path, doc: Any, node: yaml.Node) -> tuple[BaseModel, int]:
+    line = node.start_mark.line + 1
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"{path}:{line}: each document must be a mapping (an object), got {type(doc).__name__}")
+    kind = doc.get("kind")
+    if kind not in _KINDS:
+        known = ", ".join(sorted(_KINDS))
+        raise ScenarioError(f"{path}:{line}: kind {kind!r} is not supported in a scenario (one of: {known})")
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict) or not meta.get("name"):
+        raise ScenarioError(f"{path}:{line}: {kind}: metadata.name is required")
+    if kind not in _CLUSTER_SCOPED:
+        meta.setdefault("namespace", "default")
+    try:
+        return _KINDS[kind].model_validate(doc), line
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = _line_of(node, error["loc"]) or line
+        label = f"{kind} {_qualified(meta)}"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ScenarioError(
+            f"{path}:{where}: {label}: {_field_path(error['loc'])}: {_clean(error['msg'])}{more}"
+        ) from exc
+
+
+def _assemble(path: Path, parsed: Sequence[tuple[BaseModel, int]]) -> Scenario:
+    settings = ScenarioDocument()
+    buckets: dict[type[BaseModel], list[BaseModel]] = {kind: [] for kind in _KINDS.values()}
+    seen: dict[tuple[str, str, str], int] = {}
+    for obj, line in parsed:
+        if isinstance(obj, ScenarioDocument):
+            if buckets[ScenarioDocument]:
+                raise ScenarioError(f"{path}:{line}: only one Scenario document is allowed")
+            settings = obj
+        meta: ObjectMeta = obj.metadata  # type: ignore[attr-defined]
+        key = (type(obj).__name__, meta.namespace or "", meta.name)
+        if key in seen:
+            raise ScenarioError(f"{path}:{line}: {key[0]} {_qualified(meta)} is already defined at line {seen[key]}")
+        seen[key] = line
+        buckets[type(obj)].append(obj)
+
+    workloads = [w for w in buckets[Workload] if isinstance(w, Workload)]
+    groups = [g for g in buckets[PodGroup] if isinstance(g, PodGroup)]
+    explicit = {(g.metadata.namespace, g.metadata.name) for g in groups}
+    for workload in workloads:
+        for stamped in stamp_pod_groups(workload):
+            ref = (stamped.metadata.namespace, stamped.metadata.name)
+            if ref in explicit:
+                raise ScenarioError(
+                    f"{path}: PodGroup {ref[0]}/{ref[1]} is defined explicitly and also stamped out by "
+                    f"Workload {workload.metadata.namespace}/{workload.metadata.name}"
+                )
+            groups.append(stamped)
+
+    pods = [p for p in buckets[Pod] if isinstance(p, Pod)]
+    group_refs = {(g.metadata.namespace, g.metadata.name) for g in groups}
+    warnings = [
+        f"Pod {p.metadata.namespace}/{p.metadata.name} names PodGroup {name!r}, which does not exist: it will wait"
+        for p in pods
+        if (name := pod_group_of(p)) and (p.metadata.namespace, name) not in group_refs
+    ]
+    return Scenario(
+        source=path,
+        name=settings.metadata.name or path.stem,
+        description=settings.spec.description,
+        topology_levels=tuple(settings.spec.topology_levels),
+        nodes=tuple(n for n in buckets[Node] if isinstance(n, Node)),
+        priority_classes=tuple(c for c in buckets[PriorityClass] if isinstance(c, PriorityClass)),
+        workloads=tuple(workloads),
+        pod_groups=tuple(groups),
+        pods=tuple(pods),
+        warnings=tuple(warnings),
+    )
+
+
+def _qualified(meta: ObjectMeta | dict[str, Any]) -> str:
+    if isinstance(meta, ObjectMeta):
+        name, namespace = meta.name, meta.namespace
+    else:
+        name, namespace = meta.get("name", "?"), meta.get("namespace")
+    return f"{namespace}/{name}" if namespace else str(name)
+
+
+def _field_path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<document>"
+
+
+def _clean(message: str) -> str:
+    return message.removeprefix("Value error, ")
+
+
+def _line_of(node: yaml.Node, loc: Sequence[int | str]) -> int | None:
+    """The line of the deepest YAML node on the path `loc`, so errors point at the offending field."""
+    best: yaml.Node = node
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            child = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+            if child is None:
+                break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            child = node.value[part]
+        else:
+            break
+        node = best = child
+    return best.start_mark.line + 1

@@ -1,0 +1,30 @@
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from scheduler.cli.main import app
+
+runner = CliRunner()
+
+
+def test_simulate_without_arguments_shows_the_bundled_demo() -> None:
+    result = runner.invoke(app, ["simulate"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Scenario demo" in result.output
+    assert "ml/llm-pretrain-workers" in result.output
+    assert "gang, minCount 16" in result.output
+    assert "18 nodes, 3 pod groups" in result.output
+
+
+def test_simulate_on_a_bad_file_exits_2_with_the_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: Pod\nmetadata: {name: p}\nspec:\n  priority: not-a-number\n")
+    result = runner.invoke(app, ["simulate", str(bad)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "bad.yaml:4: Pod default/p: spec.priority" in result.output
+
+
+def test_version_prints_the_installed_version() -> None:
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0
+    assert result.output.startswith("phalanx ")

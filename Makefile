@@ -44,7 +44,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check scheduler tests hack
 
 typecheck: $(STAMP)
-	$(BIN)/mypy scheduler
+	$(BIN)/mypy scheduler tests
 
 imports: $(STAMP)
 	$(BIN)/lint-imports

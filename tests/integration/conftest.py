@@ -1,0 +1,116 @@
+"""Fixtures for integration tests against a real etcd + kube-apiserver (1.20).
+
+The binaries come from hack/k8s-test-server.sh (built once, cached outside the
+repo) unless PHALANX_K8S_BIN points at a directory that already holds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes_asyncio import client, config
+
+from tests.integration.apiserver import ApiServer
+
+HERE = Path(__file__).resolve().parent
+BUILD_SCRIPT = HERE.parents[1] / "hack" / "k8s-test-server.sh"
+
+ApiServerFactory = Callable[..., ApiServer]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # This hook sees the whole session's items, so only mark the ones under this dir.
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def k8s_bin_dir(pytestconfig: pytest.Config) -> Path:
+    if env := os.environ.get("PHALANX_K8S_BIN"):
+        return Path(env)
+    # Let the (first-run, several minutes) build show its progress live.
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        result = subprocess.run([str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
+    if result.returncode != 0 or not result.stdout.strip():
+        # Fail, never skip: a missing server must not look like a green run.
+        pytest.fail(f"{BUILD_SCRIPT} failed (exit {result.returncode}); see its output above", pytrace=False)
+    return Path(result.stdout.strip().splitlines()[-1]) / "bin"
+
+
+@pytest.fixture(scope="session")
+def apiserver_factory(k8s_bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServerFactory]:
+    """Starts servers, e.g. `apiserver_factory(rbac=True, users=["phalanx"])`; all stop at session end."""
+    started: list[ApiServer] = []
+
+    def start(*, rbac: bool = False, users: Sequence[str] = ()) -> ApiServer:
+        server = ApiServer(k8s_bin_dir, tmp_path_factory.mktemp("apiserver"), rbac=rbac, users=users)
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def apiserver(apiserver_factory: ApiServerFactory) -> ApiServer:
+    """The shared AlwaysAllow server; tests must clean up or use unique names."""
+    return apiserver_factory()
+
+
+@pytest.fixture
+async def api_client(apiserver: ApiServer) -> AsyncIterator[client.ApiClient]:
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(apiserver.kubeconfig_path), client_configuration=cfg)
+    async with client.ApiClient(cfg) as api:
+        yield api
+
+
+CRD_DIR = HERE.parents[1] / "crds"
+
+
+async def install_crds(kubeconfig: Path, wait_s: float = 30.0) -> list[str]:
+    """Apply every CRD in crds/ (create or replace) and wait until the server reports them Established."""
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    names = []
+    async with client.ApiClient(cfg) as api:
+        ext = client.ApiextensionsV1Api(api)
+        for path in sorted(CRD_DIR.glob("*.yaml")):
+            body = yaml.safe_load(path.read_text())
+            name = body["metadata"]["name"]
+            names.append(name)
+            try:
+                await ext.create_custom_resource_definition(body)
+            except client.ApiException as exc:
+                if exc.status != 409:
+                    raise
+                current = await ext.read_custom_resource_definition(name)
+                body["metadata"]["resourceVersion"] = current.metadata.resource_version
+                await ext.replace_custom_resource_definition(name, body)
+        deadline = asyncio.get_running_loop().time() + wait_s
+        for name in names:
+            while True:
+                crd = await ext.read_custom_resource_definition(name)
+                conditions = {c.type: c.status for c in (crd.status.conditions or [])}
+                if conditions.get("Established") == "True":
+                    break
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"CRD {name} not Established: {conditions}")
+                await asyncio.sleep(0.1)
+    return names
+
+
+@pytest.fixture(scope="session")
+def phalanx_crds(apiserver: ApiServer) -> list[str]:
+    """Phalanx's generated CRDs, installed once on the shared server."""
+    return asyncio.run(install_crds(apiserver.kubeconfig_path))

@@ -1,0 +1,193 @@
+"""Gang placement: filter → scopes → regions → greedy → bound → CP-SAT → plan.
+
+1. Filter nodes per signature (static part cached per tree generation, capacity vectorised).
+2. Scopes: domains satisfying every Required rule; drop those that cannot hold minCount pods.
+3. Regions: inside each scope, the narrowest units that can hold the gang alone, each with a lower bound.
+4. Greedy best-fit over regions in bound order (branch and bound: stop once no region can do better).
+5. If the greedy score equals the global lower bound it is optimal: no model is built.
+6. Otherwise CP-SAT over the best regions (up to `max_model_nodes` nodes), hinted with the greedy plan.
+7. The better of the two becomes the plan, with its status, objective, bound and explanation.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from scheduler.api.podgroup import SolverStatus
+from scheduler.solver.context import GangContext, Region, score_counts
+from scheduler.solver.cpsat import PlacementModel
+from scheduler.solver.explain import infeasible_explanation, unknown_keys_explanation
+from scheduler.solver.filters import FilterCache, fit_gang
+from scheduler.solver.greedy import Counts, greedy_counts
+from scheduler.solver.plan import Plan, Score
+from scheduler.solver.problem import Gang, SolverParams
+from scheduler.topology.capacity import Capacity
+from scheduler.topology.tree import HOSTNAME
+
+REGION_LIMIT = 8
+
+
+def place_gang(
+    capacity: Capacity,
+    gang: Gang,
+    params: SolverParams | None = None,
+    cache: FilterCache | None = None,
+    *,
+    greedy_only: bool = False,
+) -> Plan:
+    """Decide where every pod of `gang` goes on the snapshot `capacity`, all or nothing."""
+    params = params or SolverParams()
+    started = time.perf_counter()
+    deadline = started + params.time_limit_s
+    tree = capacity.tree
+    cache = cache if cache is not None and cache.tree is tree else FilterCache(tree)
+    ctx = GangContext(tree, capacity, gang, fit_gang(capacity, cache, gang))
+
+    def finish(status: SolverStatus, **fields: object) -> Plan:
+        return Plan(gang=gang.name, status=status, duration_s=time.perf_counter() - started, **fields)  # type: ignore[arg-type]
+
+    required_unknown = [r.key for r in gang.topology if r.required and r.key in ctx.unknown_keys]
+    if required_unknown:
+        return finish(SolverStatus.INFEASIBLE, explanation=unknown_keys_explanation(ctx, required_unknown))
+
+    # 2. Scopes that could hold minCount pods.
+    scopes, scope_ubs = ctx.scopes()
+    feasible = [i for i in range(len(scopes)) if scope_ubs[i] >= ctx.need]
+    if not feasible:
+        return finish(SolverStatus.INFEASIBLE, explanation=infeasible_explanation(ctx, scope_ubs))
+
+    # 3. Regions, best bound first, and a bound on everything outside them.
+    regions, others = ctx.regions([scopes[i] for i in feasible], scope_ubs[feasible], REGION_LIMIT)
+    free = ctx.free
+
+    # 4. Greedy, branch and bound over regions; whole scopes if no region works (bounds can be loose).
+    best: Counts | None = None
+    best_score: Score | None = None
+    method = "greedy"
+    for region in regions:
+        if best_score is not None and region.bound >= best_score:
+            break
+        counts = greedy_counts(ctx, region.start, region.end, free)
+        if counts is not None and (best_score is None or score_counts(ctx, counts) < best_score):
+            best, best_score = counts, score_counts(ctx, counts)
+    scope_regions = [
+        Region(*scopes[i], i, ctx.lower_bound(*scopes[i])) for i in sorted(feasible, key=lambda i: int(scope_ubs[i]))
+    ]
+    if best is None:
+        for region in scope_regions:
+            counts = greedy_counts(ctx, region.start, region.end, free)
+            if counts is not None:
+                best, best_score = counts, score_counts(ctx, counts)
+                break
+
+    # 5. A greedy plan that meets the global lower bound is optimal.
+    floor = min([r.bound for r in regions] + ([others] if others is not None else []))
+    lower = ctx.scalar(floor)
+    status = SolverStatus.FEASIBLE
+    if best_score is not None and best_score <= floor:
+        status, method = SolverStatus.OPTIMAL, "bound"
+    elif params.use_cp_sat and not greedy_only:
+        # 6. CP-SAT over the most promising regions; with no plan yet, over whole scopes, batch by batch.
+        pending = regions if best is not None else scope_regions
+        while True:
+            chosen, excluded = _shortlist(ctx, pending, best_score, params.max_model_nodes)
+            nodes = sorted({n for r in chosen for n in range(r.start, r.end) if ctx.node_ub[n] > 0})
+            model = PlacementModel(ctx, nodes, {n: r.scope for r in chosen for n in range(r.start, r.end)}, free)
+            if best is not None:
+                model.hint(best)
+            result = model.solve(params, deadline - time.perf_counter())
+            if result.counts is not None:
+                score = score_counts(ctx, result.counts)
+                if best_score is None or score < best_score:
+                    best, best_score, method = result.counts, score, "cp-sat"
+            exhausted = result.status is not SolverStatus.INFEASIBLE or not excluded
+            if best is None and not exhausted and time.perf_counter() < deadline:
+                pending = excluded
+                continue
+            break
+        outside = [r.bound for r in excluded] + ([others] if others is not None and pending is regions else [])
+        if result.status is SolverStatus.INFEASIBLE and not outside and best is None:
+            return finish(
+                SolverStatus.INFEASIBLE,
+                explanation=infeasible_explanation(ctx, scope_ubs[feasible])
+                + "; the pods do not fit together in any candidate domain",
+            )
+        floors = [ctx.scalar(b) for b in outside]
+        if result.bound is not None:
+            floors.append(result.bound)
+        elif result.status is not SolverStatus.INFEASIBLE:
+            floors.append(lower)
+        lower = min(floors) if floors else ctx.scalar(best_score) if best_score is not None else lower
+        if best_score is not None and ctx.scalar(best_score) <= lower:
+            status = SolverStatus.OPTIMAL
+        elif best is None:
+            status = SolverStatus.TIMEOUT
+
+    if best is None or best_score is None:
+        if status is SolverStatus.TIMEOUT:
+            return finish(status, explanation="no placement found within the time limit")
+        return finish(SolverStatus.INFEASIBLE, explanation=infeasible_explanation(ctx, scope_ubs[feasible]))
+    objective = ctx.scalar(best_score)
+    assignments = _assign(ctx, best)
+    placement = _placement(ctx, best)
+    return finish(
+        status,
+        assignments=assignments,
+        score=best_score,
+        objective=objective,
+        bound=min(lower, objective),
+        method=method,
+        placement=placement,
+        explanation=_success(ctx, assignments, placement),
+    )
+
+
+def _shortlist(
+    ctx: GangContext, regions: list[Region], best: Score | None, budget: int
+) -> tuple[list[Region], list[Region]]:
+    """Regions for the model, best bound first, within the node budget (at least one); the rest excluded."""
+    chosen: list[Region] = []
+    used = 0
+    for i, region in enumerate(regions):
+        if best is not None and region.bound >= best:
+            return chosen or [region], regions[i + (0 if chosen else 1) :]
+        size = int(np.count_nonzero(ctx.node_ub[region.start : region.end]))
+        if chosen and used + size > budget:
+            return chosen, regions[i:]
+        chosen.append(region)
+        used += size
+    return chosen, []
+
+
+def _assign(ctx: GangContext, counts: Counts) -> dict[str, str]:
+    """Pods of each signature to nodes, in pod order then tree order (deterministic)."""
+    assignments: dict[str, str] = {}
+    for s, fit in enumerate(ctx.fits):
+        pods = iter(fit.pods)
+        for (sig, n), k in sorted(counts.items()):
+            if sig == s:
+                for _ in range(k):
+                    assignments[next(pods)] = ctx.tree.nodes[n].name
+    return assignments
+
+
+def _placement(ctx: GangContext, counts: Counts) -> tuple[tuple[str, str], ...]:
+    """The narrowest domain holding every placed pod, as (level, value) pairs from the widest level."""
+    nodes = sorted({n for (_, n), k in counts.items() if k > 0})
+    path: list[tuple[str, str]] = []
+    for key in ctx.tree.levels:
+        values = {ctx.tree.nodes[n].labels.get(key, "") for n in nodes}
+        if len(values) != 1 or "" in values:
+            return tuple(path)
+        path.append((key, values.pop()))
+    if len(nodes) == 1:
+        path.append((HOSTNAME, ctx.tree.nodes[nodes[0]].name))
+    return tuple(path)
+
+
+def _success(ctx: GangContext, assignments: dict[str, str], placement: tuple[tuple[str, str], ...]) -> str:
+    nodes = len(set(assignments.values()))
+    where = f" in {placement[-1][0].rsplit('/', 1)[-1]} {placement[-1][1]}" if placement else ""
+    return f"placed {len(assignments)}/{ctx.total} pods on {nodes} node(s){where}"

@@ -1,0 +1,90 @@
+"""Per-node predicates with kube-scheduler's semantics (NodeUnschedulable, NodeAffinity, TaintToleration).
+
+Plain functions over one node and one signature: the vectorised filter caches their results, and the validator
+calls them directly, so both agree on what "fits" means without sharing the caching code.
+"""
+
+from __future__ import annotations
+
+from scheduler.solver.problem import Requirement, Signature, Toleration
+from scheduler.topology.nodes import NodeInfo, TaintInfo
+
+UNSCHEDULABLE_TAINT = TaintInfo("node.kubernetes.io/unschedulable", "", "NoSchedule")
+BLOCKING_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
+
+REASON_UNSCHEDULABLE = "node(s) were unschedulable"
+REASON_NOT_READY = "node(s) were not ready"
+REASON_SELECTOR = "node(s) didn't match Pod's node affinity/selector"
+
+
+def tolerates(toleration: Toleration, taint: TaintInfo) -> bool:
+    """v1.Toleration.ToleratesTaint: empty key with Exists matches every taint; empty effect every effect."""
+    if toleration.effect and toleration.effect != taint.effect:
+        return False
+    if toleration.key and toleration.key != taint.key:
+        return False
+    if toleration.operator == "Exists":
+        return True
+    return toleration.operator in ("", "Equal") and toleration.value == taint.value
+
+
+def untolerated_taint(node: NodeInfo, signature: Signature) -> TaintInfo | None:
+    """The first NoSchedule/NoExecute taint no toleration covers, or None."""
+    for taint in node.taints:
+        if taint.effect in BLOCKING_EFFECTS and not any(tolerates(t, taint) for t in signature.tolerations):
+            return taint
+    return None
+
+
+def _requirement_matches(req: Requirement, node: NodeInfo) -> bool:
+    if req.field:
+        if req.key != "metadata.name":
+            return False
+        value: str | None = node.name
+    else:
+        value = node.labels.get(req.key)
+    match req.operator:
+        case "In":
+            return value is not None and value in req.values
+        case "NotIn":
+            return value is None or value not in req.values
+        case "Exists":
+            return value is not None
+        case "DoesNotExist":
+            return value is None
+        case "Gt" | "Lt":
+            if value is None or len(req.values) != 1:
+                return False
+            try:
+                have, want = int(value), int(req.values[0])
+            except ValueError:
+                return False
+            return have > want if req.operator == "Gt" else have < want
+    return False
+
+
+def matches_affinity(node: NodeInfo, signature: Signature) -> bool:
+    """nodeSelector (every pair) AND required node affinity (any term; an empty term matches nothing)."""
+    if any(node.labels.get(k) != v for k, v in signature.node_selector):
+        return False
+    if signature.affinity is None:
+        return True
+    return any(term and all(_requirement_matches(r, node) for r in term) for term in signature.affinity)
+
+
+def static_reason(node: NodeInfo, signature: Signature) -> str | None:
+    """Why a node can never take this signature regardless of load, or None if it can."""
+    if node.unschedulable and not any(tolerates(t, UNSCHEDULABLE_TAINT) for t in signature.tolerations):
+        return REASON_UNSCHEDULABLE
+    if not node.ready:
+        return REASON_NOT_READY
+    if not matches_affinity(node, signature):
+        return REASON_SELECTOR
+    taint = untolerated_taint(node, signature)
+    if taint is not None:
+        return f"node(s) had untolerated taint {{{taint.key}: {taint.value}}}"
+    return None
+
+
+def insufficient_reason(resource: str) -> str:
+    return f"Insufficient {resource}"

@@ -1,0 +1,172 @@
+"""Plain problem data for one gang decision, validated on construction; no I/O, no solver types.
+
+Pods of a gang with identical requests and constraints form one *signature* (a PodSet); the solver decides
+counts per signature and node, which keeps models small for 512-pod gangs of two or three shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from scheduler.api.core import Pod
+from scheduler.api.policy import GroupPolicy, TopologyMode
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """One node selector requirement; `field` is True for matchFields (only metadata.name is defined)."""
+
+    key: str
+    operator: str  # In | NotIn | Exists | DoesNotExist | Gt | Lt
+    values: tuple[str, ...] = ()
+    field: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Toleration:
+    key: str = ""
+    operator: str = "Equal"  # Equal | Exists
+    value: str = ""
+    effect: str = ""  # "" tolerates every effect
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """What makes two pods interchangeable for placement."""
+
+    requests: tuple[tuple[str, int], ...]
+    node_selector: tuple[tuple[str, str], ...] = ()
+    # Required node affinity: terms are ORed, the requirements inside a term ANDed. None means no affinity.
+    affinity: tuple[tuple[Requirement, ...], ...] | None = None
+    tolerations: tuple[Toleration, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, amount in self.requests:
+            if amount < 0:
+                raise ValueError(f"request for {name} must be non-negative, got {amount}")
+
+    @property
+    def request_map(self) -> dict[str, int]:
+        return dict(self.requests)
+
+    def static_key(self) -> tuple[object, ...]:
+        """The part of the signature that node filtering (not capacity) depends on."""
+        return (self.node_selector, self.affinity, self.tolerations)
+
+
+@dataclass(frozen=True, slots=True)
+class PodSet:
+    signature: Signature
+    pods: tuple[str, ...]  # pod keys ("namespace/name"), in the order they should be placed
+
+    def __post_init__(self) -> None:
+        if not self.pods:
+            raise ValueError("a pod set needs at least one pod")
+
+
+@dataclass(frozen=True, slots=True)
+class TopologyRule:
+    key: str
+    required: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Gang:
+    """One scheduling unit: at least `min_count` of its pods are placed together, or none is.
+
+    A basic group is a gang with min_count 1 whose pods may land anywhere independently; the solver still places
+    as many as fit. Topology rules are ordered widest first.
+    """
+
+    name: str
+    pod_sets: tuple[PodSet, ...]
+    min_count: int
+    topology: tuple[TopologyRule, ...] = ()
+    basic: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.pod_sets:
+            raise ValueError(f"gang {self.name}: no pods")
+        if self.min_count < 1:
+            raise ValueError(f"gang {self.name}: minCount must be at least 1, got {self.min_count}")
+        if self.min_count > self.size:
+            raise ValueError(f"gang {self.name}: minCount {self.min_count} exceeds its {self.size} pods")
+        keys = [rule.key for rule in self.topology]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"gang {self.name}: a topology key appears twice")
+        pods = [p for s in self.pod_sets for p in s.pods]
+        if len(set(pods)) != len(pods):
+            raise ValueError(f"gang {self.name}: a pod appears in two pod sets")
+
+    @property
+    def size(self) -> int:
+        return sum(len(s.pods) for s in self.pod_sets)
+
+
+@dataclass(frozen=True, slots=True)
+class SolverParams:
+    """Every decision has a time limit, explicit workers and a fixed seed (never 0 = all cores)."""
+
+    time_limit_s: float = 1.0
+    num_workers: int = 1
+    large_model_workers: int = 2
+    large_model_vars: int = 2000
+    seed: int = 7
+    # Above this many candidate nodes the model is built over shortlisted domains only.
+    max_model_nodes: int = 512
+    use_cp_sat: bool = True
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.time_limit_s <= 0:
+            raise ValueError("time_limit_s must be positive")
+        if self.num_workers < 1 or self.large_model_workers < 1:
+            raise ValueError("num_workers must be at least 1 (0 would mean all cores)")
+        if self.max_model_nodes < 1:
+            raise ValueError("max_model_nodes must be at least 1")
+
+
+def signature_of(pod: Pod) -> Signature:
+    """Derive a pod's signature from its spec."""
+    affinity = None
+    node_affinity = pod.spec.affinity.node_affinity if pod.spec.affinity else None
+    required = node_affinity.required_during_scheduling_ignored_during_execution if node_affinity else None
+    if required is not None:
+        affinity = tuple(
+            tuple(Requirement(r.key, r.operator.value, tuple(r.values)) for r in term.match_expressions)
+            + tuple(Requirement(r.key, r.operator.value, tuple(r.values), field=True) for r in term.match_fields)
+            for term in required.node_selector_terms
+        )
+    return Signature(
+        requests=tuple(sorted(pod.requests().items())),
+        node_selector=tuple(sorted(pod.spec.node_selector.items())),
+        affinity=affinity,
+        tolerations=tuple(
+            Toleration(t.key, t.operator.value, t.value, t.effect.value if t.effect else "")
+            for t in pod.spec.tolerations
+        ),
+    )
+
+
+def gang_from_pods(
+    name: str, pods: Sequence[tuple[str, Pod]], min_count: int, policy: GroupPolicy | None = None
+) -> Gang:
+    """Group pods by signature into a Gang, keeping the pods' order within each signature."""
+    by_signature: dict[Signature, list[str]] = {}
+    for key, pod in pods:
+        by_signature.setdefault(signature_of(pod), []).append(key)
+    rules: tuple[TopologyRule, ...] = ()
+    basic = False
+    if policy is not None:
+        rules = tuple(
+            TopologyRule(c.key, c.mode is TopologyMode.REQUIRED) for c in policy.scheduling_constraints.topology
+        )
+        basic = policy.scheduling_policy.basic is not None
+    return Gang(
+        name=name,
+        pod_sets=tuple(PodSet(sig, tuple(keys)) for sig, keys in by_signature.items()),
+        min_count=min_count,
+        topology=rules,
+        basic=basic,
+    )

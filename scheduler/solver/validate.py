@@ -1,0 +1,107 @@
+"""A solver-independent check of every plan: plain loops over pods and nodes, none of the solver's arrays.
+
+`validate_plan` lists violations (empty means valid); `evaluate` recomputes the score from the definition in
+`plan.py`, so a solver that reports a better objective than its plan achieves is caught too.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+
+from scheduler.api.podgroup import SolverStatus
+from scheduler.solver.filters import COST_SCALE
+from scheduler.solver.plan import Plan, Score
+from scheduler.solver.predicates import static_reason
+from scheduler.solver.problem import Gang, Signature
+from scheduler.topology.capacity import Capacity
+from scheduler.topology.nodes import NodeInfo
+from scheduler.topology.tree import HOSTNAME
+
+
+def validate_plan(capacity: Capacity, gang: Gang, plan: Plan) -> list[str]:
+    tree = capacity.tree
+    signature_of = {pod: s.signature for s in gang.pod_sets for pod in s.pods}
+    nodes = {n.name: n for n in tree.nodes}
+    problems: list[str] = []
+    if plan.status in (SolverStatus.INFEASIBLE, SolverStatus.TIMEOUT) and plan.assignments:
+        problems.append(f"status {plan.status.value} but {len(plan.assignments)} pods assigned")
+    if plan.status in (SolverStatus.OPTIMAL, SolverStatus.FEASIBLE) and not plan.assignments:
+        problems.append(f"status {plan.status.value} but no pod assigned")
+    if not plan.assignments:
+        return problems
+    need = 1 if gang.basic else gang.min_count
+    if len(plan.assignments) < need:
+        problems.append(f"only {len(plan.assignments)} pods placed, minCount is {need}")
+    load: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for pod, node_name in plan.assignments.items():
+        if pod not in signature_of:
+            problems.append(f"pod {pod} is not in the gang")
+            continue
+        node = nodes.get(node_name)
+        if node is None:
+            problems.append(f"pod {pod} placed on unknown node {node_name}")
+            continue
+        if (reason := static_reason(node, signature_of[pod])) is not None:
+            problems.append(f"pod {pod} on {node_name}: {reason}")
+        for resource, amount in signature_of[pod].requests:
+            load[node_name][resource] += amount
+    for node_name, used in load.items():
+        free = _free(capacity, nodes[node_name])
+        for resource, amount in used.items():
+            if amount > free.get(resource, 0):
+                problems.append(f"node {node_name}: {resource} {amount} requested, {free.get(resource, 0)} free")
+    for rule in gang.topology:
+        if not rule.required:
+            continue
+        placed_nodes = [nodes[n] for n in plan.assignments.values() if n in nodes]
+        values = {n.name if rule.key == HOSTNAME else n.labels.get(rule.key) for n in placed_nodes}
+        if None in values or "" in values:
+            problems.append(f"required topology {rule.key}: a pod is on a node without that label")
+        elif len(values) > 1:
+            problems.append(f"required topology {rule.key}: pods span {sorted(v for v in values if v)}")
+    if plan.score is not None and not problems:
+        actual = evaluate(capacity, gang, plan.assignments)
+        if actual != plan.score:
+            problems.append(f"reported score {plan.score} but the plan scores {actual}")
+    return problems
+
+
+def evaluate(capacity: Capacity, gang: Gang, assignments: Mapping[str, str]) -> Score:
+    """The score of a placement, straight from its definition."""
+    tree = capacity.tree
+    levels = list(tree.levels)
+    nodes = {n.name: n for n in tree.nodes}
+    depth = {key: levels.index(key) for key in levels}
+    required = [depth[r.key] for r in gang.topology if r.required and r.key in depth]
+    floor = max(required) if required else -1
+    if any(r.required and r.key == HOSTNAME for r in gang.topology):
+        floor = len(levels)
+    spans = sorted({depth[r.key] for r in gang.topology if not r.required and r.key in depth and depth[r.key] > floor})
+    used = [nodes[n] for n in set(assignments.values())]
+    score = [gang.size - len(assignments)]
+    for d in spans:
+        score.append(len({tuple(n.labels.get(k, "") for k in levels[: d + 1]) for n in used}))
+    score.append(len(used))
+    signature_of = {pod: s.signature for s in gang.pod_sets for pod in s.pods}
+    score.append(sum(_cost(capacity, nodes[node], signature_of[pod]) for pod, node in assignments.items()))
+    return tuple(score)
+
+
+def _free(capacity: Capacity, node: NodeInfo) -> dict[str, int]:
+    i = capacity.tree.index[node.name]
+    return {r: max(0, int(capacity.allocatable[i, c] - capacity.used[i, c])) for r, c in capacity.column.items()}
+
+
+def _cost(capacity: Capacity, node: NodeInfo, signature: Signature) -> int:
+    free = _free(capacity, node)
+    i = capacity.tree.index[node.name]
+    fractions = []
+    for resource, amount in signature.requests:
+        if amount == 0 or resource == "pods":
+            continue
+        column = capacity.column.get(resource)
+        alloc = int(capacity.allocatable[i, column]) if column is not None else 0
+        fractions.append(free.get(resource, 0) / alloc if alloc > 0 else 1.0)
+    mean = sum(fractions) / len(fractions) if fractions else 1.0
+    return round(mean * COST_SCALE)

@@ -1,0 +1,46 @@
+"""Per-cycle capacity: allocatable, used and free as (nodes x resources) integer arrays in tree order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+from scheduler.topology.tree import TopologyTree
+
+IntArray = npt.NDArray[np.int64]
+
+
+class Capacity:
+    """Free capacity of every node of one tree. `resources` names the columns; a resource no node offers is a
+    column of zeros, so a request for it is simply insufficient everywhere."""
+
+    def __init__(self, tree: TopologyTree, used: Mapping[str, Mapping[str, int]], extra: Iterable[str] = ()) -> None:
+        names = {r for n in tree.nodes for r in n.allocatable} | set(extra)
+        names |= {r for per_node in used.values() for r in per_node}
+        self.tree = tree
+        self.resources: tuple[str, ...] = tuple(sorted(names))
+        self.column: dict[str, int] = {r: i for i, r in enumerate(self.resources)}
+        self.allocatable: IntArray = np.zeros((len(tree), len(self.resources)), dtype=np.int64)
+        self.used: IntArray = np.zeros_like(self.allocatable)
+        for i, node in enumerate(tree.nodes):
+            for resource, amount in node.allocatable.items():
+                self.allocatable[i, self.column[resource]] = amount
+            for resource, amount in used.get(node.name, {}).items():
+                self.used[i, self.column[resource]] = amount
+
+    @property
+    def free(self) -> IntArray:
+        free: IntArray = np.maximum(self.allocatable - self.used, 0)
+        return free
+
+    def vector(self, requests: Mapping[str, int]) -> IntArray:
+        """A request as a row in this capacity's column order (unknown resources must be added via `extra`)."""
+        row = np.zeros(len(self.resources), dtype=np.int64)
+        for resource, amount in requests.items():
+            row[self.column[resource]] = amount
+        return row
+
+    def domain_free(self, depth: int) -> IntArray:
+        return self.tree.aggregate(self.free, depth)

@@ -1,0 +1,125 @@
+"""The topology tree: zone ⊃ block ⊃ rack ⊃ node, from node labels named by the configured levels.
+
+Nodes are ordered by their label path, so every domain at every level is a contiguous range of node indices.
+That turns per-domain aggregation into one `numpy.add.reduceat` per level, and lets a solver restrict itself to
+a domain by slicing. The networkx graph holds the same structure for traversal and explanations.
+
+A node without a level's label sits in that level's *unlabelled* domain (value ""), which can never satisfy a
+Required constraint at that level: we do not know where such a node really is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import numpy.typing as npt
+
+from scheduler.topology.nodes import NodeInfo
+
+HOSTNAME = "kubernetes.io/hostname"
+ROOT = "<cluster>"
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    level: int
+    key: str
+    value: str  # "" for the unlabelled domain at this level
+    path: tuple[str, ...]  # values from the widest level down to this one
+    start: int  # node index range [start, end)
+    end: int
+
+    @property
+    def labelled(self) -> bool:
+        return self.value != ""
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+    @property
+    def graph_id(self) -> tuple[int, tuple[str, ...]]:
+        return (self.level, self.path)
+
+
+class TopologyTree:
+    """Immutable, built once per node generation and shared read-only by every cycle's snapshot."""
+
+    def __init__(self, levels: Sequence[str], nodes: Iterable[NodeInfo], generation: int = 0) -> None:
+        # The hostname level is the node itself; keeping it as a domain level would only duplicate the leaves.
+        self.levels: tuple[str, ...] = tuple(lvl for lvl in levels if lvl != HOSTNAME)
+        self.generation = generation
+        ordered = sorted(nodes, key=lambda n: (tuple(n.labels.get(k, "") for k in self.levels), n.name))
+        self.nodes: tuple[NodeInfo, ...] = tuple(ordered)
+        self.index: dict[str, int] = {n.name: i for i, n in enumerate(self.nodes)}
+        if len(self.index) != len(self.nodes):
+            raise ValueError("node names must be unique")
+        self.domains: list[list[Domain]] = []
+        self.domain_of: list[npt.NDArray[np.int32]] = []
+        for depth in range(len(self.levels)):
+            self._build_level(depth)
+        self.graph = self._build_graph()
+
+    def _build_level(self, depth: int) -> None:
+        key = self.levels[depth]
+        domains: list[Domain] = []
+        owner = np.empty(len(self.nodes), dtype=np.int32)
+        start = 0
+        paths = [tuple(n.labels.get(k, "") for k in self.levels[: depth + 1]) for n in self.nodes]
+        for i in range(1, len(self.nodes) + 1):
+            if i == len(self.nodes) or paths[i] != paths[start]:
+                path = paths[start]
+                owner[start:i] = len(domains)
+                domains.append(Domain(depth, key, path[-1], path, start, i))
+                start = i
+        self.domains.append(domains)
+        self.domain_of.append(owner)
+
+    def _build_graph(self) -> nx.DiGraph:
+        graph = nx.DiGraph()
+        graph.add_node(ROOT, kind="root")
+        for depth, domains in enumerate(self.domains):
+            for domain in domains:
+                graph.add_node(domain.graph_id, kind="domain", domain=domain)
+                graph.add_edge(self._parent_id(depth, domain.start), domain.graph_id)
+        for i, node in enumerate(self.nodes):
+            graph.add_node(node.name, kind="node", index=i)
+            graph.add_edge(self._parent_id(len(self.levels), i), node.name)
+        return graph
+
+    def _parent_id(self, depth: int, node_index: int) -> Hashable:
+        """Graph id of the domain at `depth - 1` holding a node (the root above the widest level)."""
+        if depth == 0:
+            return ROOT
+        return self.domains[depth - 1][int(self.domain_of[depth - 1][node_index])].graph_id
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def level_of(self, key: str) -> int | None:
+        """Depth of a level key, None for hostname (the nodes themselves) or an unknown key."""
+        return self.levels.index(key) if key in self.levels else None
+
+    def domain_starts(self, depth: int) -> npt.NDArray[np.intp]:
+        return np.fromiter((d.start for d in self.domains[depth]), dtype=np.intp, count=len(self.domains[depth]))
+
+    def aggregate(self, values: npt.NDArray[np.int64], depth: int) -> npt.NDArray[np.int64]:
+        """Sum a per-node array (first axis) over each domain at `depth`."""
+        if len(self.nodes) == 0:
+            return np.zeros((0, *values.shape[1:]), dtype=values.dtype)
+        return np.add.reduceat(values, self.domain_starts(depth), axis=0)
+
+    def path_of(self, node_index: int) -> list[tuple[str, str]]:
+        """(level key, value) from the widest level down for one node."""
+        node = self.nodes[node_index]
+        return [(key, node.labels.get(key, "")) for key in self.levels]
+
+    def children(self, depth: int, domain_index: int) -> list[Domain]:
+        """The domains one level below a domain (its nodes' domains at depth + 1)."""
+        parent = self.domains[depth][domain_index]
+        below = self.domain_of[depth + 1]
+        first, last = int(below[parent.start]), int(below[parent.end - 1])
+        return self.domains[depth + 1][first : last + 1]

@@ -60,6 +60,7 @@ class GangContext:
         self.span_depths = [d for d in sorted(preferred) if floor < d < self.leaf] + [self.leaf]
         self.weights = score_weights(self.total, len(self.span_depths))
         self._cluster_packing: int | None = None
+        self._bounds: dict[int, tuple[IntArray, IntArray]] = {}
 
     def depth_of(self, key: str) -> int | None:
         if key == HOSTNAME:
@@ -68,31 +69,45 @@ class GangContext:
 
     # Ranges and upper bounds -------------------------------------------------------------------------------
 
-    def units(self, depth: int, start: int, end: int) -> list[Range]:
-        """The domains at `depth` overlapping [start, end), as node ranges clipped to it."""
-        if depth == self.leaf:
-            return [(i, i + 1) for i in range(start, end)]
-        owner = self.tree.domain_of[depth]
-        domains = self.tree.domains[depth]
+    def units(self, depth: int, start: int, end: int) -> tuple[IntArray, IntArray]:
+        """The domains at `depth` overlapping [start, end), as arrays of range starts and ends clipped to it (a
+        range narrower than the level, a single node say, lies inside one of its domains)."""
         if end <= start:
-            return []
-        # Clipped: a range narrower than the level (a single node, say) lies inside one of its domains.
-        return [(max(d.start, start), min(d.end, end)) for d in domains[int(owner[start]) : int(owner[end - 1]) + 1]]
-
-    def unit_ubs(self, depth: int, start: int, end: int) -> tuple[list[Range], IntArray]:
-        """Units at `depth` in a range and the pods each could hold at most."""
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
         if depth == self.leaf:
-            ubs = self.node_ub[start:end]
-            return [(i, i + 1) for i in range(start, end)], ubs
-        units = self.units(depth, start, end)
-        if not units:
-            return [], np.zeros(0, np.int64)
-        starts = np.fromiter((u[0] for u in units), dtype=np.intp, count=len(units))
-        per_sig = np.add.reduceat(self.cap[:, start:end], starts - start, axis=1)
+            starts = np.arange(start, end, dtype=np.int64)
+            return starts, starts + 1
+        owner = self.tree.domain_of[depth]
+        first, last = int(owner[start]), int(owner[end - 1])
+        bounds = self._domain_bounds(depth)
+        starts = np.maximum(bounds[0][first : last + 1], start)
+        ends = np.minimum(bounds[1][first : last + 1], end)
+        return starts, ends
+
+    def _domain_bounds(self, depth: int) -> tuple[IntArray, IntArray]:
+        cached = self._bounds.get(depth)
+        if cached is None:
+            domains = self.tree.domains[depth]
+            cached = (
+                np.fromiter((d.start for d in domains), dtype=np.int64, count=len(domains)),
+                np.fromiter((d.end for d in domains), dtype=np.int64, count=len(domains)),
+            )
+            self._bounds[depth] = cached
+        return cached
+
+    def unit_ubs(self, depth: int, start: int, end: int) -> tuple[IntArray, IntArray, IntArray]:
+        """Units at `depth` in a range (starts, ends) and the pods each could hold at most."""
+        starts, ends = self.units(depth, start, end)
+        if depth == self.leaf:
+            return starts, ends, self.node_ub[start:end]
+        if not len(starts):
+            return starts, ends, np.zeros(0, np.int64)
+        offsets = starts - start
+        per_sig = np.add.reduceat(self.cap[:, start:end], offsets, axis=1)
         ubs = np.minimum(per_sig, self.counts[:, None]).sum(axis=0)
         if self.shared:
-            ubs = np.minimum(ubs, self._pooled(np.add.reduceat(self.free[start:end], starts - start, axis=0)))
-        return units, ubs
+            ubs = np.minimum(ubs, self._pooled(np.add.reduceat(self.free[start:end], offsets, axis=0)))
+        return starts, ends, ubs
 
     def ub(self, start: int, end: int) -> int:
         bound = int(np.minimum(self.cap[:, start:end].sum(axis=1), self.counts).sum())
@@ -130,10 +145,10 @@ class GangContext:
             return [], np.zeros(0, np.int64)
         if self.scope_depth is None:
             return [(0, len(self.tree))], np.array([self.ub(0, len(self.tree))], dtype=np.int64)
-        units, ubs = self.unit_ubs(self.scope_depth, 0, len(self.tree))
+        starts, ends, ubs = self.unit_ubs(self.scope_depth, 0, len(self.tree))
         wider = self.required_depths[:-1] if self.scope_depth == self.leaf else self.required_depths
-        keep = [i for i, (a, _) in enumerate(units) if all(self._label(a, d) for d in wider)]
-        return [units[i] for i in keep], ubs[keep]
+        keep = [i for i, a in enumerate(starts) if all(self._label(int(a), d) for d in wider)]
+        return [(int(starts[i]), int(ends[i])) for i in keep], ubs[keep]
 
     def _label(self, node_index: int, depth: int) -> str:
         return self.tree.nodes[node_index].labels.get(self.tree.levels[depth], "")
@@ -146,7 +161,7 @@ class GangContext:
         placeable = min(self.total, self.ub(start, end))
         bound: list[int] = [self.total - placeable]
         for depth in self.span_depths:
-            _, ubs = self.unit_ubs(depth, start, end)
+            _, _, ubs = self.unit_ubs(depth, start, end)
             spans = _units_needed(ubs, placeable)
             if min_spans_from is not None and depth >= min_spans_from:
                 spans = max(spans, 2)
@@ -194,33 +209,47 @@ class GangContext:
             if split is None:
                 regions.append(Region(start, end, index, self.lower_bound(start, end)))
                 continue
-            depth, units, unit_ubs, ranked = split
-            for i in ranked[:limit]:
-                a, b = units[i]
-                regions.append(Region(a, b, index, self.lower_bound(a, b)))
-            if len(ranked) > limit:
-                others.append(self._weak_bound(int(unit_ubs[ranked[limit:]].max())))
+            depth, starts, ends, ranked, exact = split
+            top, rest = ranked[:limit], ranked[limit:]
+            if exact is not None:
+                # Single nodes holding every pod: their bound is exact (one span everywhere, known packing).
+                ones = (0, *([1] * len(self.span_depths)))
+                regions.extend(Region(int(starts[i]), int(ends[i]), index, (*ones, int(exact[i]))) for i in top)
+                if len(rest):
+                    others.append((*ones, int(exact[rest[0]])))
+            else:
+                regions.extend(
+                    Region(int(starts[i]), int(ends[i]), index, self.lower_bound(int(starts[i]), int(ends[i])))
+                    for i in top
+                )
+                if len(rest):
+                    others.append(self.lower_bound(start, end))  # valid for any range inside the scope
             others.append(self.lower_bound(start, end, min_spans_from=depth))
         regions.sort(key=lambda r: (r.bound, r.start))
         return regions, min(others) if others else None
 
-    def _smallest_holding(self, start: int, end: int) -> tuple[int, list[Range], IntArray, IntArray] | None:
-        """The narrowest span level at which more than one unit exists and some can hold the whole gang: its
-        depth, units, their upper bounds, and the holding ones most promising first (tightest fit; cheapest
-        packing for single nodes)."""
+    def _smallest_holding(
+        self, start: int, end: int
+    ) -> tuple[int, IntArray, IntArray, IntArray, IntArray | None] | None:
+        """The narrowest span level at which more than one unit exists and some can hold the whole gang.
+
+        Returns its depth, the units (starts, ends), the holding ones most promising first (tightest fit;
+        cheapest packing for single nodes), and for single nodes holding every pod their exact packing cost.
+        """
         target = min(self.total, self.ub(start, end))
         for depth in reversed(self.span_depths):
-            units, ubs = self.unit_ubs(depth, start, end)
+            starts, ends, ubs = self.unit_ubs(depth, start, end)
             holding = np.nonzero(ubs >= target)[0]
-            if not len(holding) or len(units) < 2:
+            if not len(holding) or len(starts) < 2:
                 continue
             if depth == self.leaf:
                 nodes = holding + start
                 key = (self.cost[:, nodes] * self.counts[:, None]).sum(axis=0)
-                ranked = holding[np.lexsort((nodes, key))]
-            else:
-                ranked = holding[np.lexsort((holding, ubs[holding]))]
-            return depth, units, ubs, ranked
+                order = np.lexsort((nodes, key))
+                exact = np.zeros(len(starts), np.int64)
+                exact[holding] = key
+                return depth, starts, ends, holding[order], exact if target == self.total else None
+            return depth, starts, ends, holding[np.lexsort((holding, ubs[holding]))], None
         return None
 
     def _weak_bound(self, placeable: int) -> Score:

@@ -40,12 +40,12 @@ def _descend(ctx: GangContext, start: int, end: int, level: int, need: int) -> l
         ranked = _rank_nodes(ctx, start, end)
         ubs = ctx.node_ub[ranked]
         return [ranked[i] for i in _choose(ubs, need)]
-    units, ubs = ctx.unit_ubs(depth, start, end)
+    starts, ends, ubs = ctx.unit_ubs(depth, start, end)
     nodes: list[int] = []
     remaining = need
     for i in _choose(ubs, need):
         take = min(int(ubs[i]), remaining)
-        nodes.extend(_descend(ctx, *units[i], level + 1, take))
+        nodes.extend(_descend(ctx, int(starts[i]), int(ends[i]), level + 1, take))
         remaining -= take
     return nodes
 

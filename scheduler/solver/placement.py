@@ -72,9 +72,12 @@ def place_gang(
         counts = greedy_counts(ctx, region.start, region.end, free)
         if counts is not None and (best_score is None or score_counts(ctx, counts) < best_score):
             best, best_score = counts, score_counts(ctx, counts)
-    scope_regions = [
-        Region(*scopes[i], i, ctx.lower_bound(*scopes[i])) for i in sorted(feasible, key=lambda i: int(scope_ubs[i]))
-    ]
+    usable = sum(int(np.count_nonzero(ctx.node_ub[a:b])) for a, b in (scopes[i] for i in feasible))
+    small = usable <= params.max_model_nodes
+    by_fit = sorted(feasible, key=lambda i: int(scope_ubs[i]))
+    scope_regions = (
+        [Region(*scopes[i], i, ctx.lower_bound(*scopes[i])) for i in by_fit] if best is None or small else []
+    )
     if best is None:
         for region in scope_regions:
             counts = greedy_counts(ctx, region.start, region.end, free)
@@ -90,14 +93,16 @@ def place_gang(
         status, method = SolverStatus.OPTIMAL, "bound"
     elif params.use_cp_sat and not greedy_only:
         # 6. CP-SAT over the most promising regions; with no plan yet, over whole scopes, batch by batch.
-        pending = regions if best is not None else scope_regions
+        # Small enough: the model sees every candidate node, so its optimum is the global one.
+        pending = scope_regions if best is None or small else regions
         while True:
             chosen, excluded = _shortlist(ctx, pending, best_score, params.max_model_nodes)
             nodes = sorted({n for r in chosen for n in range(r.start, r.end) if ctx.node_ub[n] > 0})
             model = PlacementModel(ctx, nodes, {n: r.scope for r in chosen for n in range(r.start, r.end)}, free)
             if best is not None:
                 model.hint(best)
-            result = model.solve(params, deadline - time.perf_counter())
+            budget = deadline - time.perf_counter()
+            result = model.solve(params, min(budget, params.improve_time_s) if best is not None else budget)
             if result.counts is not None:
                 score = score_counts(ctx, result.counts)
                 if best_score is None or score < best_score:

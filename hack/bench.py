@@ -1,0 +1,16 @@
+#!/usr/bin/env python3
+"""All benchmarks: `make bench` (add --quick for a short run). Figures and ratios, never pass/fail."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+BENCHES = ["bench_placement.py"]
+
+if __name__ == "__main__":
+    here = Path(__file__).resolve().parent
+    for name in BENCHES:
+        sys.argv = [name, *sys.argv[1:]]
+        runpy.run_path(str(here / name), run_name="__main__")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -183,37 +184,33 @@ def main() -> None:
     )
 
     instances = locality_instances(20 if args.quick else 60)
-    exact_t, greedy_t, exact_racks, greedy_racks, exact_blocks, greedy_blocks, better, worse = (
-        0.0,
-        0.0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-    )
+    tally: Counter[str] = Counter()
+    seconds = {"exact": 0.0, "greedy": 0.0}
     for capacity, gang in instances:
-        exact, te = timed(lambda c=capacity, g=gang: place_gang(c, g, PARAMS))
-        greedy, tg = timed(lambda c=capacity, g=gang: place_gang(c, g, PARAMS, greedy_only=True))
-        exact_t += te
-        greedy_t += tg
-        if exact.placed:
-            exact_racks += spans(exact, RACK) == 1
-            exact_blocks += spans(exact, BLOCK) == 1
-        if greedy.placed:
-            greedy_racks += spans(greedy, RACK) == 1
-            greedy_blocks += spans(greedy, BLOCK) == 1
+        exact, seconds_exact = timed(lambda c=capacity, g=gang: place_gang(c, g, PARAMS))
+        greedy, seconds_greedy = timed(lambda c=capacity, g=gang: place_gang(c, g, PARAMS, greedy_only=True))
+        seconds["exact"] += seconds_exact
+        seconds["greedy"] += seconds_greedy
+        for name, plan in (("exact", exact), ("greedy", greedy)):
+            if plan.placed:
+                tally[f"{name} rack"] += spans(plan, RACK) == 1
+                tally[f"{name} block"] += spans(plan, BLOCK) == 1
         if exact.score is not None and greedy.score is not None:
-            better += exact.score < greedy.score
-            worse += exact.score > greedy.score
+            tally["better"] += exact.score < greedy.score
+            tally["worse"] += exact.score > greedy.score
     n = len(instances)
     table.add_row(
         f"CP-SAT vs greedy, {n} contended gangs",
-        f"one rack: {exact_racks} vs {greedy_racks}; one block: {exact_blocks} vs {greedy_blocks}; "
-        f"better score {better}, worse {worse}; mean {exact_t / n * 1000:.1f} ms vs {greedy_t / n * 1000:.1f} ms",
+        f"one rack: {tally['exact rack']} vs {tally['greedy rack']}; "
+        f"one block: {tally['exact block']} vs {tally['greedy block']}; "
+        f"better score {tally['better']}, worse {tally['worse']}; "
+        f"mean {seconds['exact'] / n * 1000:.1f} ms vs {seconds['greedy'] / n * 1000:.1f} ms",
         "never worse locality than greedy",
-        "met" if worse == 0 and exact_racks >= greedy_racks and exact_blocks >= greedy_blocks else "MISSED",
+        "met"
+        if tally["worse"] == 0
+        and tally["exact rack"] >= tally["greedy rack"]
+        and tally["exact block"] >= tally["greedy block"]
+        else "MISSED",
     )
     console.print(table)
 

@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from scheduler.cli.render import render_scenario
+from scheduler.cli.render import decisions_table, render_scenario
+from scheduler.sim.replay import decide
 from scheduler.sim.scenario import ScenarioError, load_scenario
 
 app = typer.Typer(
@@ -30,7 +31,7 @@ def simulate(
         typer.Argument(help=f"A scenario YAML file, or the name of a bundled one ({', '.join(BUNDLED)})."),
     ] = "demo",
 ) -> None:
-    """Load a scenario into an in-memory cluster and show the cluster and its gangs."""
+    """Load a scenario into an in-memory cluster, show it, and decide every pending gang with the engine."""
     console = Console()
     try:
         with _scenario_path(scenario) as path:
@@ -39,6 +40,11 @@ def simulate(
         console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(code=2) from exc
     render_scenario(console, loaded)
+    _, decisions = decide(loaded)
+    console.print(decisions_table(decisions))
+    scheduled = [d for d in decisions if d.scheduled]
+    pods = sum(len(d.plan.assignments) for d in scheduled if d.plan)
+    console.print(f"{len(scheduled)}/{len(decisions)} units scheduled, {pods} pods placed.", highlight=False)
 
 
 @app.command()

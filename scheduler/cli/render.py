@@ -11,9 +11,37 @@ from scheduler.api.core import Node, Pod
 from scheduler.api.membership import pod_group_of
 from scheduler.api.priority import group_priority, priority_class_values
 from scheduler.api.quantity import format_scheduler_units
+from scheduler.engine.cycle import Decision
 from scheduler.sim.scenario import Scenario
 
 GPU = "nvidia.com/gpu"
+
+
+def decisions_table(decisions: list[Decision]) -> Table:
+    """One row per scheduling unit, in the order the queue decided them."""
+    table = Table(title="Decisions (queue order: priority, then creation time)", title_justify="left")
+    for name in ("Unit", "Priority", "Result", "Placement", "Nodes", "Solver", "Time", "Why"):
+        table.add_column(name, overflow="fold")
+    for decision in decisions:
+        plan = decision.plan
+        result = decision.reason.value
+        colour = "green" if decision.scheduled else "yellow"
+        solver = (
+            f"{plan.status.value} ({plan.method})" if plan and plan.placed else (plan.status.value if plan else "-")
+        )
+        if plan and plan.gap:
+            solver += f", gap {plan.gap:.1%}"
+        table.add_row(
+            decision.unit.key,
+            str(decision.unit.priority),
+            f"[{colour}]{result}[/]",
+            plan.domain if plan else "",
+            str(len(set(plan.assignments.values()))) if plan and plan.placed else "",
+            solver,
+            f"{decision.duration_s * 1000:.1f} ms",
+            "" if decision.scheduled else decision.message,
+        )
+    return table
 
 
 def render_scenario(console: Console, scenario: Scenario) -> None:

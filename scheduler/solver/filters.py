@@ -19,7 +19,8 @@ from scheduler.topology.capacity import Capacity, IntArray
 from scheduler.topology.tree import TopologyTree
 
 BoolArray = npt.NDArray[np.bool_]
-# Packing cost of one pod on a node: its mean free fraction over the requested resources, 0 (full) to 100 (empty).
+# Packing cost of one pod on a node: the free share of the requested resources, averaged over the node and its
+# domains (Capacity.free_fraction), 0 (all full) to 100 (all empty).
 COST_SCALE = 100
 
 
@@ -76,11 +77,9 @@ class FilterCache:
         return StaticFit(ok, reasons)
 
 
-def fit_signature(
-    capacity: Capacity, cache: FilterCache, signature: Signature, pods: tuple[str, ...], free: IntArray | None = None
-) -> SignatureFit:
+def fit_signature(capacity: Capacity, cache: FilterCache, signature: Signature, pods: tuple[str, ...]) -> SignatureFit:
     static = cache.static(signature)
-    free = capacity.free if free is None else free
+    free = capacity.free
     n = len(capacity.tree)
     cap = np.where(static.ok, np.iinfo(np.int64).max, 0).astype(np.int64)
     reasons = Counter(static.reasons)
@@ -98,8 +97,7 @@ def fit_signature(
         if short.any():
             reasons[insufficient_reason(resource)] += int(np.count_nonzero(short))
         if resource != "pods":
-            alloc = capacity.allocatable[:, column]
-            fractions.append(np.divide(free[:, column], alloc, out=np.ones(n), where=alloc > 0))
+            fractions.append(capacity.free_fraction(column))
     cap = np.minimum(cap, len(pods))
     mean = np.mean(fractions, axis=0) if fractions else np.ones(n)
     cost = np.rint(mean * COST_SCALE).astype(np.int64)

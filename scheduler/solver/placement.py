@@ -95,39 +95,42 @@ def place_gang(
         # 6. CP-SAT over the most promising regions; with no plan yet, over whole scopes, batch by batch.
         # Small enough: the model sees every candidate node, so its optimum is the global one.
         pending = scope_regions if best is None or small else regions
+        excluded: list[Region] = []
+        floors: list[int] = []  # proven bounds on every part of the search space the models saw
         while True:
             chosen, excluded = _shortlist(ctx, pending, best_score, params.max_model_nodes)
+            if not chosen:
+                break  # nothing left could improve the plan
             nodes = sorted({n for r in chosen for n in range(r.start, r.end) if ctx.node_ub[n] > 0})
             model = PlacementModel(ctx, nodes, {n: r.scope for r in chosen for n in range(r.start, r.end)}, free)
             if best is not None:
                 model.hint(best)
             budget = deadline - time.perf_counter()
             result = model.solve(params, min(budget, params.improve_time_s) if best is not None else budget)
+            method = "cp-sat"  # the model either improved the plan or is what proves (or bounds) it
             if result.counts is not None:
                 score = score_counts(ctx, result.counts)
                 if best_score is None or score < best_score:
-                    best, best_score, method = result.counts, score, "cp-sat"
-            exhausted = result.status is not SolverStatus.INFEASIBLE or not excluded
-            if best is None and not exhausted and time.perf_counter() < deadline:
-                pending = excluded
+                    best, best_score = result.counts, score
+            if result.status is not SolverStatus.INFEASIBLE:
+                floors.append(result.bound if result.bound is not None else lower)
+            elif best is None and excluded and time.perf_counter() < deadline:
+                pending = excluded  # nothing fits here: the next batch
                 continue
             break
-        outside = [r.bound for r in excluded] + ([others] if others is not None and pending is regions else [])
-        if result.status is SolverStatus.INFEASIBLE and not outside and best is None:
+        remaining = [r.bound for r in excluded] + ([others] if others is not None and pending is regions else [])
+        floors += [ctx.scalar(b) for b in remaining]
+        if best is None and not floors:
             return finish(
                 SolverStatus.INFEASIBLE,
                 explanation=infeasible_explanation(ctx, scope_ubs[feasible])
                 + "; the pods do not fit together in any candidate domain",
             )
-        floors = [ctx.scalar(b) for b in outside]
-        if result.bound is not None:
-            floors.append(result.bound)
-        elif result.status is not SolverStatus.INFEASIBLE:
-            floors.append(lower)
-        lower = min(floors) if floors else ctx.scalar(best_score) if best_score is not None else lower
-        if best_score is not None and ctx.scalar(best_score) <= lower:
-            status = SolverStatus.OPTIMAL
-        elif best is None:
+        if best_score is not None:
+            lower = min(floors, default=ctx.scalar(best_score))
+            if ctx.scalar(best_score) <= lower:
+                status = SolverStatus.OPTIMAL
+        else:
             status = SolverStatus.TIMEOUT
 
     if best is None or best_score is None:
@@ -152,15 +155,17 @@ def place_gang(
 def _shortlist(
     ctx: GangContext, regions: list[Region], best: Score | None, budget: int
 ) -> tuple[list[Region], list[Region]]:
-    """Regions for the model, best bound first, within the node budget (at least one); the rest excluded."""
+    """Regions for the model, best bound first, within the node budget (at least one), and those left out.
+
+    Regions whose bound is no better than the best plan so far cannot improve it and are dropped.
+    """
+    candidates = sorted((r for r in regions if best is None or r.bound < best), key=lambda r: (r.bound, r.start))
     chosen: list[Region] = []
     used = 0
-    for i, region in enumerate(regions):
-        if best is not None and region.bound >= best:
-            return chosen or [region], regions[i + (0 if chosen else 1) :]
+    for i, region in enumerate(candidates):
         size = int(np.count_nonzero(ctx.node_ub[region.start : region.end]))
         if chosen and used + size > budget:
-            return chosen, regions[i:]
+            return chosen, candidates[i:]
         chosen.append(region)
         used += size
     return chosen, []
@@ -184,9 +189,11 @@ def _placement(ctx: GangContext, counts: Counts) -> tuple[tuple[str, str], ...]:
     path: list[tuple[str, str]] = []
     for key in ctx.tree.levels:
         values = {ctx.tree.nodes[n].labels.get(key, "") for n in nodes}
-        if len(values) != 1 or "" in values:
+        if len(values) != 1:
             return tuple(path)
-        path.append((key, values.pop()))
+        value = values.pop()
+        if value:  # a level no node labels says nothing about where the pods are
+            path.append((key, value))
     if len(nodes) == 1:
         path.append((HOSTNAME, ctx.tree.nodes[nodes[0]].name))
     return tuple(path)

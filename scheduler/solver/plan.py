@@ -42,7 +42,7 @@ class Plan:
     score: Score | None = None
     objective: int | None = None
     bound: int | None = None
-    method: str = ""  # "greedy" | "cp-sat" | "bound" (greedy proven optimal by a lower bound)
+    method: str = ""  # "greedy" (no model) | "bound" (greedy, proven optimal by a bound) | "cp-sat" (model ran)
     explanation: str = ""
     placement: tuple[tuple[str, str], ...] = ()  # narrowest domain holding every placed pod, widest level first
     duration_s: float = 0.0

@@ -94,14 +94,41 @@ def _free(capacity: Capacity, node: NodeInfo) -> dict[str, int]:
 
 
 def _cost(capacity: Capacity, node: NodeInfo, signature: Signature) -> int:
-    free = _free(capacity, node)
-    i = capacity.tree.index[node.name]
+    """Per-pod packing cost: for each requested resource, the node's free share and, for every level above it,
+    the usable free capacity of its domain relative to the level's largest domain, averaged over the levels;
+    then averaged over the resources."""
+    tree = capacity.tree
+    levels = list(tree.levels)
     fractions = []
     for resource, amount in signature.requests:
         if amount == 0 or resource == "pods":
             continue
-        column = capacity.column.get(resource)
-        alloc = int(capacity.allocatable[i, column]) if column is not None else 0
-        fractions.append(free.get(resource, 0) / alloc if alloc > 0 else 1.0)
+        total = _ratio(
+            _free(capacity, node).get(resource, 0) if _usable(node) else 0, _alloc(capacity, [node], resource)
+        )
+        for depth in range(len(levels)):
+            domains: dict[tuple[str, ...], list[NodeInfo]] = defaultdict(list)
+            for other in tree.nodes:
+                domains[tuple(other.labels.get(k, "") for k in levels[: depth + 1])].append(other)
+            mine = domains[tuple(node.labels.get(k, "") for k in levels[: depth + 1])]
+            largest = max(_alloc(capacity, members, resource) for members in domains.values())
+            free = sum(_free(capacity, n).get(resource, 0) for n in mine if _usable(n))
+            total += _ratio(free, largest)
+        fractions.append(total / (len(levels) + 1))
     mean = sum(fractions) / len(fractions) if fractions else 1.0
     return round(mean * COST_SCALE)
+
+
+def _usable(node: NodeInfo) -> bool:
+    return node.ready and not node.unschedulable
+
+
+def _alloc(capacity: Capacity, nodes: list[NodeInfo], resource: str) -> int:
+    column = capacity.column.get(resource)
+    if column is None:
+        return 0
+    return sum(int(capacity.allocatable[capacity.tree.index[n.name], column]) for n in nodes)
+
+
+def _ratio(free: int, alloc: int) -> float:
+    return free / alloc if alloc > 0 else 1.0

@@ -29,6 +29,7 @@ class Capacity:
                 self.allocatable[i, self.column[resource]] = amount
             for resource, amount in used.get(node.name, {}).items():
                 self.used[i, self.column[resource]] = amount
+        self._fractions: dict[int, npt.NDArray[np.float64]] = {}
 
     @property
     def free(self) -> IntArray:
@@ -44,3 +45,31 @@ class Capacity:
 
     def domain_free(self, depth: int) -> IntArray:
         return self.tree.aggregate(self.free, depth)
+
+    def free_fraction(self, column: int) -> npt.NDArray[np.float64]:
+        """Per node, how free it and the domains above it are for one resource, from 0 (full) to 1.
+
+        The node counts its own free share; each domain above it counts its usable free capacity (cordoned and
+        NotReady nodes offer none) relative to the largest domain of its level. Packing on the average is best
+        fit at every level: full nodes in full racks in small or busy blocks first, which keeps whole empty
+        domains for the big gangs that need them.
+        """
+        cached = self._fractions.get(column)
+        if cached is not None:
+            return cached
+        alloc = self.allocatable[:, column]
+        usable = np.fromiter((n.ready and not n.unschedulable for n in self.tree.nodes), dtype=np.bool_)
+        free = self.free[:, column] * usable
+        total = _share(free, alloc)
+        for depth in range(len(self.tree.levels)):
+            domain_alloc = self.tree.aggregate(alloc, depth)
+            largest = np.full(len(domain_alloc), domain_alloc.max() if len(domain_alloc) else 0)
+            share = _share(self.tree.aggregate(free, depth), largest)
+            total = total + share[self.tree.domain_of[depth]]
+        result: npt.NDArray[np.float64] = total / (len(self.tree.levels) + 1)
+        self._fractions[column] = result
+        return result
+
+
+def _share(free: IntArray, alloc: IntArray) -> npt.NDArray[np.float64]:
+    return np.divide(free, alloc, out=np.ones(len(free)), where=alloc > 0)

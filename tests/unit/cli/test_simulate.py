@@ -14,6 +14,8 @@ def test_simulate_without_arguments_shows_the_bundled_demo() -> None:
     assert "ml/llm-pretrain-workers" in result.output
     assert "gang, minCount 16" in result.output
     assert "18 nodes, 3 pod groups" in result.output
+    assert "5/6 units scheduled, 31 pods placed." in result.output
+    assert "PodGroup 'sweep-7' does not exist" in result.output
 
 
 def test_simulate_on_a_bad_file_exits_2_with_the_error(tmp_path: Path) -> None:

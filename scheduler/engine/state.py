@@ -1,0 +1,133 @@
+"""The scheduler's cache: stripped nodes, pods and groups, with per-node usage kept incrementally.
+
+Every pod bound to a node counts toward that node's usage, whatever its scheduler; only pods whose
+schedulerName is ours are scheduled. Assumed pods (reserved by a cycle, not yet confirmed bound by the API)
+count too, so the next cycle does not hand out the same capacity twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from scheduler.api.core import Pod
+from scheduler.api.membership import pod_group_of
+from scheduler.api.podgroup import PodGroup
+from scheduler.topology.cache import TopologyCache
+from scheduler.topology.capacity import Capacity
+from scheduler.topology.nodes import NodeInfo
+
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+
+
+@dataclass(frozen=True, slots=True)
+class PodInfo:
+    """A stripped pod: what scheduling and accounting need."""
+
+    key: str  # namespace/name
+    namespace: str
+    name: str
+    scheduler_name: str
+    requests: Mapping[str, int]
+    pod: Pod  # the validated object, for signatures (selectors, affinity, tolerations)
+    node: str | None = None
+    group: str | None = None  # PodGroup name in the same namespace
+    phase: str = "Pending"
+    created: datetime | None = None
+    assumed: bool = False
+
+    @property
+    def group_key(self) -> str | None:
+        return f"{self.namespace}/{self.group}" if self.group else None
+
+    @property
+    def holds_capacity(self) -> bool:
+        return self.node is not None and self.phase not in TERMINAL_PHASES
+
+
+def pod_info(pod: Pod) -> PodInfo:
+    namespace = pod.metadata.namespace or "default"
+    return PodInfo(
+        key=f"{namespace}/{pod.metadata.name}",
+        namespace=namespace,
+        name=pod.metadata.name,
+        scheduler_name=pod.spec.scheduler_name,
+        requests=pod.requests(),
+        pod=pod,
+        node=pod.spec.node_name,
+        group=pod_group_of(pod),
+        phase=pod.status.phase,
+        created=pod.metadata.creation_timestamp,
+    )
+
+
+@dataclass
+class ClusterState:
+    levels: tuple[str, ...]
+    nodes: TopologyCache = field(init=False)
+    pods: dict[str, PodInfo] = field(default_factory=dict)
+    groups: dict[str, PodGroup] = field(default_factory=dict)  # namespace/name -> group
+    priority_classes: dict[str, int] = field(default_factory=dict)
+    _usage: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    _members: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def __post_init__(self) -> None:
+        self.nodes = TopologyCache(self.levels)
+
+    # Nodes ------------------------------------------------------------------------------------------------
+    def upsert_node(self, node: NodeInfo) -> bool:
+        return self.nodes.upsert(node)
+
+    def remove_node(self, name: str) -> bool:
+        return self.nodes.remove(name)
+
+    # Pods -------------------------------------------------------------------------------------------------
+    def upsert_pod(self, info: PodInfo) -> None:
+        self.remove_pod(info.key)
+        self.pods[info.key] = info
+        if info.holds_capacity and info.node is not None:
+            self._charge(info.node, info.requests, +1)
+        if info.group_key:
+            self._members[info.group_key].add(info.key)
+
+    def remove_pod(self, key: str) -> PodInfo | None:
+        old = self.pods.pop(key, None)
+        if old is None:
+            return None
+        if old.holds_capacity and old.node is not None:
+            self._charge(old.node, old.requests, -1)
+        if old.group_key:
+            self._members[old.group_key].discard(key)
+        return old
+
+    def assume(self, key: str, node: str) -> None:
+        """Reserve: the pod is treated as bound to `node` until the API confirms or the cycle forgets it."""
+        self.upsert_pod(replace(self.pods[key], node=node, assumed=True))
+
+    def forget(self, key: str) -> None:
+        """Unreserve (idempotent): an assumed pod goes back to pending; a confirmed one is left alone."""
+        info = self.pods.get(key)
+        if info is not None and info.assumed:
+            self.upsert_pod(replace(info, node=None, assumed=False))
+
+    def _charge(self, node: str, requests: Mapping[str, int], sign: int) -> None:
+        usage = self._usage[node]
+        for resource, amount in requests.items():
+            usage[resource] += sign * amount
+
+    # Groups -----------------------------------------------------------------------------------------------
+    def upsert_group(self, group: PodGroup) -> None:
+        self.groups[f"{group.metadata.namespace or 'default'}/{group.metadata.name}"] = group
+
+    def remove_group(self, key: str) -> None:
+        self.groups.pop(key, None)
+
+    def members(self, group_key: str) -> list[PodInfo]:
+        return sorted((self.pods[k] for k in self._members.get(group_key, ())), key=lambda p: p.name)
+
+    # Snapshots --------------------------------------------------------------------------------------------
+    def capacity(self, extra_resources: Iterable[str] = ()) -> Capacity:
+        """A per-cycle snapshot of free capacity over the current topology tree."""
+        return Capacity(self.nodes.tree(), self._usage, extra_resources)

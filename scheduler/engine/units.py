@@ -1,0 +1,109 @@
+"""Scheduling units: a PodGroup with its pending pods, or a lone pod, ready for the queue and the solver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from scheduler.api.podgroup import PodGroup, ScheduledReason
+from scheduler.api.policy import PreemptionPolicy
+from scheduler.api.priority import group_priority, pod_priority
+from scheduler.engine.state import ClusterState, PodInfo
+from scheduler.solver.problem import Gang, gang_from_pods
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """What one cycle decides: `gang` is None while the unit waits (for pods, its group, its priority class)."""
+
+    key: str  # group key, or pod key for a pod without a group
+    priority: int
+    created: datetime
+    min_count: int
+    pending: tuple[PodInfo, ...]
+    bound: int  # pods of the group already bound (they count toward minCount)
+    group: PodGroup | None = None
+    gang: Gang | None = None
+    waiting: ScheduledReason | None = None
+    message: str = ""
+    preemption: PreemptionPolicy = PreemptionPolicy.PREEMPT_LOWER_PRIORITY
+
+    def order(self) -> tuple[int, datetime, str]:
+        """Queue order, as written down: 1. priority (highest first) 2. creation time 3. key."""
+        return (-self.priority, self.created, self.key)
+
+
+def pending_units(state: ClusterState, scheduler_name: str) -> list[Unit]:
+    """Every unit with pods of ours still to place, in queue order."""
+    units: list[Unit] = []
+    seen_groups: set[str] = set()
+    for info in state.pods.values():
+        if info.scheduler_name != scheduler_name or info.node is not None:
+            continue
+        if info.group_key is None:
+            units.append(_single(state, info))
+        elif info.group_key not in seen_groups:
+            seen_groups.add(info.group_key)
+            units.append(_grouped(state, info.group_key, scheduler_name))
+    return sorted(units, key=Unit.order)
+
+
+def _single(state: ClusterState, info: PodInfo) -> Unit:
+    priority = pod_priority(info.pod, state.priority_classes)
+    created = info.created or EPOCH
+    if priority is None:
+        return _waiting(
+            info.key, (info,), 1, 0, created, f"priority class {info.pod.spec.priority_class_name!r} not found"
+        )
+    gang = gang_from_pods(info.key, [(info.key, info.pod)], 1)
+    return Unit(info.key, priority, created, 1, (info,), 0, gang=gang)
+
+
+def _grouped(state: ClusterState, group_key: str, scheduler_name: str) -> Unit:
+    members = [m for m in state.members(group_key) if m.scheduler_name == scheduler_name]
+    pending = tuple(m for m in members if m.node is None)
+    bound = sum(1 for m in members if m.node is not None and m.phase not in ("Succeeded", "Failed"))
+    created = min((m.created or EPOCH for m in members), default=EPOCH)
+    group = state.groups.get(group_key)
+    if group is None:
+        name = group_key.split("/", 1)[1]
+        return _waiting(group_key, pending, 1, bound, created, f"PodGroup {name!r} does not exist")
+    policy = group.spec
+    min_count = policy.scheduling_policy.min_count
+    priority = group_priority(policy, state.priority_classes, [m.pod for m in members])
+    created = group.metadata.creation_timestamp or created
+    if priority is None:
+        message = f"priority class {policy.priority_class_name!r} not found"
+        return _waiting(group_key, pending, min_count, bound, created, message, group)
+    present = len(pending) + bound
+    if policy.scheduling_policy.gang is not None and present < min_count:
+        message = f"waiting for pods: {present}/{min_count} present"
+        return _waiting(group_key, pending, min_count, bound, created, message, group, ScheduledReason.WAITING_FOR_PODS)
+    need = 1 if policy.scheduling_policy.basic is not None else max(1, min_count - bound)
+    gang = gang_from_pods(group_key, [(m.key, m.pod) for m in pending], need, policy)
+    return Unit(
+        group_key,
+        priority,
+        created,
+        min_count,
+        pending,
+        bound,
+        group=group,
+        gang=gang,
+        preemption=policy.preemption_policy,
+    )
+
+
+def _waiting(
+    key: str,
+    pending: tuple[PodInfo, ...],
+    min_count: int,
+    bound: int,
+    created: datetime,
+    message: str,
+    group: PodGroup | None = None,
+    reason: ScheduledReason = ScheduledReason.UNSCHEDULABLE,
+) -> Unit:
+    return Unit(key, 0, created, min_count, pending, bound, group=group, waiting=reason, message=message)

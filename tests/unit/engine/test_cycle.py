@@ -1,0 +1,143 @@
+"""The engine on an in-memory cache: queue order, quorum, reservation, and what waits and why."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from scheduler.api.core import Node, Pod
+from scheduler.api.podgroup import POD_GROUP_LABEL, PodGroup, ScheduledReason
+from scheduler.engine.cycle import Scheduler
+from scheduler.engine.state import ClusterState, pod_info
+from scheduler.engine.units import pending_units
+from scheduler.topology.nodes import strip_node
+from tests.builders import LEVELS, RACK
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def node(name: str, rack: str, gpus: int = 8) -> Node:
+    return Node.model_validate(
+        {
+            "metadata": {"name": name, "labels": {RACK: rack, "kubernetes.io/hostname": name}},
+            "status": {
+                "allocatable": {"cpu": "64", "memory": "256Gi", "nvidia.com/gpu": gpus, "pods": 110},
+                "conditions": [{"type": "Ready", "status": "True"}],
+            },
+        }
+    )
+
+
+def pod(name: str, group: str | None = None, gpu: int = 4, age: int = 0, **spec: Any) -> Pod:
+    labels = {POD_GROUP_LABEL: group} if group else {}
+    return Pod.model_validate(
+        {
+            "metadata": {
+                "name": name,
+                "namespace": "ml",
+                "labels": labels,
+                "creationTimestamp": (T0 + timedelta(seconds=age)).isoformat(),
+            },
+            "spec": {
+                "schedulerName": spec.pop("scheduler", "phalanx"),
+                "containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": gpu}}}],
+                **spec,
+            },
+        }
+    )
+
+
+def group(name: str, min_count: int, **spec: Any) -> PodGroup:
+    policy = {"gang": {"minCount": min_count}} if min_count > 1 else {"basic": {}}
+    return PodGroup.model_validate(
+        {"metadata": {"name": name, "namespace": "ml"}, "spec": {"schedulingPolicy": policy, **spec}}
+    )
+
+
+def cluster(*pods: Pod, groups: tuple[PodGroup, ...] = (), racks: int = 2) -> ClusterState:
+    state = ClusterState(LEVELS)
+    state.priority_classes = {"high": 1000, "low": 10}
+    for r in range(racks):
+        for n in range(2):
+            state.upsert_node(strip_node(node(f"r{r}-n{n}", f"r{r}")))
+    for g in groups:
+        state.upsert_group(g)
+    for p in pods:
+        state.upsert_pod(pod_info(p))
+    return state
+
+
+def test_units_are_ordered_by_priority_then_creation_time() -> None:
+    state = cluster(
+        pod("old-low", age=0, priorityClassName="low"),
+        pod("new-high", age=5, priorityClassName="high"),
+        pod("old-high", age=1, priorityClassName="high"),
+    )
+    assert [u.key for u in pending_units(state, "phalanx")] == ["ml/old-high", "ml/new-high", "ml/old-low"]
+
+
+def test_a_gang_waits_for_its_quorum_and_says_how_many_pods_are_present() -> None:
+    state = cluster(pod("a", "g"), pod("b", "g"), groups=(group("g", 3),))
+    (decision,) = Scheduler(state).schedule_pending()
+    assert decision.reason is ScheduledReason.WAITING_FOR_PODS
+    assert decision.message == "waiting for pods: 2/3 present"
+    assert all(p.node is None for p in state.pods.values())
+
+
+def test_a_gang_with_its_quorum_is_placed_whole_and_reserved() -> None:
+    state = cluster(
+        *(pod(f"p{i}", "g") for i in range(4)),
+        groups=(group("g", 4, schedulingConstraints={"topology": [{"key": RACK}]}),),
+    )
+    (decision,) = Scheduler(state).schedule_pending()
+    assert decision.scheduled
+    nodes = {p.node for p in state.pods.values()}
+    assert {n.split("-")[0] for n in nodes if n} == {decision.plan.domain if decision.plan else ""}
+    assert all(p.assumed for p in state.pods.values())
+    # The reservation is visible to the next snapshot.
+    capacity = state.capacity()
+    assert int(capacity.used[:, capacity.column["nvidia.com/gpu"]].sum()) == 16
+
+
+def test_a_second_gang_sees_the_first_ones_reservation() -> None:
+    pods = [pod(f"a{i}", "a", gpu=8) for i in range(2)] + [pod(f"b{i}", "b", gpu=8, age=1) for i in range(3)]
+    state = cluster(*pods, groups=(group("a", 2), group("b", 3)))
+    first, second = Scheduler(state).schedule_pending()
+    assert first.scheduled
+    assert second.reason is ScheduledReason.UNSCHEDULABLE
+    assert "the cluster has room for 2 of the 3 pods needed" in second.message
+    assert all(state.pods[f"ml/b{i}"].node is None for i in range(3))
+
+
+def test_forgetting_an_assumed_pod_releases_its_capacity_and_is_idempotent() -> None:
+    state = cluster(pod("p", "g"), groups=(group("g", 1),))
+    Scheduler(state).schedule_pending()
+    state.forget("ml/p")
+    state.forget("ml/p")
+    assert state.pods["ml/p"].node is None
+    capacity = state.capacity()
+    assert int(capacity.used.sum()) == 0
+
+
+def test_pods_of_other_schedulers_are_not_scheduled_but_their_usage_counts() -> None:
+    other = pod("theirs", scheduler="default-scheduler", gpu=8, nodeName="r0-n0")
+    state = cluster(other, pod("ours", gpu=8), racks=1)
+    (decision,) = Scheduler(state).schedule_pending()
+    assert decision.unit.key == "ml/ours"
+    assert decision.plan is not None
+    assert decision.plan.assignments == {"ml/ours": "r0-n1"}
+
+
+def test_pods_naming_a_missing_group_or_priority_class_wait_with_a_reason() -> None:
+    state = cluster(pod("lost", "nowhere"), pod("typo", priorityClassName="hihg"))
+    decisions = {d.unit.key: d for d in Scheduler(state).schedule_pending()}
+    assert decisions["ml/nowhere"].message == "PodGroup 'nowhere' does not exist"
+    assert decisions["ml/typo"].message == "priority class 'hihg' not found"
+    assert not any(d.scheduled for d in decisions.values())
+
+
+def test_a_basic_group_places_what_fits() -> None:
+    state = cluster(*(pod(f"p{i}", "g", gpu=8) for i in range(5)), groups=(group("g", 1),))
+    (decision,) = Scheduler(state).schedule_pending()
+    assert decision.scheduled
+    assert sum(p.node is not None for p in state.pods.values()) == 4

@@ -111,7 +111,7 @@ class SolverParams:
     time_limit_s: float = 1.0
     # Once greedy has a plan, the model only tries to improve it: a shorter budget bounds the p99 decision time,
     # and the gap to the proven bound is reported.
-    improve_time_s: float = 0.5
+    improve_time_s: float = 0.2
     num_workers: int = 1
     large_model_workers: int = 2
     large_model_vars: int = 2000

@@ -58,8 +58,7 @@ class Capacity:
         if cached is not None:
             return cached
         alloc = self.allocatable[:, column]
-        usable = np.fromiter((n.ready and not n.unschedulable for n in self.tree.nodes), dtype=np.bool_)
-        free = self.free[:, column] * usable
+        free = self.free[:, column] * self.tree.usable
         total = _share(free, alloc)
         for depth in range(len(self.tree.levels)):
             domain_alloc = self.tree.aggregate(alloc, depth)

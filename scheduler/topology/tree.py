@@ -55,6 +55,10 @@ class TopologyTree:
         ordered = sorted(nodes, key=lambda n: (tuple(n.labels.get(k, "") for k in self.levels), n.name))
         self.nodes: tuple[NodeInfo, ...] = tuple(ordered)
         self.index: dict[str, int] = {n.name: i for i, n in enumerate(self.nodes)}
+        # Nodes that can take any pod at all (tolerating the unschedulable taint aside).
+        self.usable: npt.NDArray[np.bool_] = np.fromiter(
+            (n.ready and not n.unschedulable for n in self.nodes), dtype=np.bool_, count=len(self.nodes)
+        )
         if len(self.index) != len(self.nodes):
             raise ValueError("node names must be unique")
         self.domains: list[list[Domain]] = []

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from scheduler.solver.problem import Gang, PodSet, Requirement, Signature, Toleration, TopologyRule
+from scheduler.solver.victims import VictimPod, VictimUnit
 from scheduler.topology.capacity import Capacity
 from scheduler.topology.nodes import NodeInfo, TaintInfo
 from scheduler.topology.tree import TopologyTree
@@ -111,3 +112,23 @@ def gang(
 
 def snapshot(nodes: list[NodeInfo], used: dict[str, dict[str, int]] | None = None) -> Capacity:
     return Capacity(TopologyTree(LEVELS, nodes), used or {})
+
+
+def running(key: str, priority: int, *placements: tuple[str, dict[str, int]], whole: bool = False) -> VictimUnit:
+    """A running victim unit: one pod per (node, requests); `whole` for a PodGroup evicted as a whole."""
+    pods = tuple(
+        VictimPod(f"{key}/{i}" if whole or len(placements) > 1 else key, node, requests)
+        for i, (node, requests) in enumerate(placements)
+    )
+    return VictimUnit(key, priority, pods, whole_group=whole)
+
+
+def occupied(nodes: list[NodeInfo], units: Iterable[VictimUnit]) -> Capacity:
+    """A snapshot in which the given units' pods use their nodes' capacity."""
+    used: dict[str, dict[str, int]] = {}
+    for unit in units:
+        for pod in unit.pods:
+            per_node = used.setdefault(pod.node, {})
+            for resource, amount in pod.requests.items():
+                per_node[resource] = per_node.get(resource, 0) + amount
+    return snapshot(nodes, used)

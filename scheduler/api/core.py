@@ -191,3 +191,56 @@ class PriorityClass(LenientModel):
     value: Int32
     global_default: bool = False
     preemption_policy: Annotated[str, Field(pattern="^(PreemptLowerPriority|Never)$")] = "PreemptLowerPriority"
+
+
+class LabelSelectorRequirement(LenientModel):
+    key: str
+    operator: Annotated[str, Field(pattern="^(In|NotIn|Exists|DoesNotExist)$")]
+    values: list[str] = Field(default_factory=list)
+
+
+class LabelSelector(LenientModel):
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_expressions: list[LabelSelectorRequirement] = Field(default_factory=list)
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        """metav1.LabelSelector semantics: every matchLabels pair and every expression must hold."""
+        if any(labels.get(k) != v for k, v in self.match_labels.items()):
+            return False
+        for req in self.match_expressions:
+            value = labels.get(req.key)
+            if req.operator == "In" and (value is None or value not in req.values):
+                return False
+            if req.operator == "NotIn" and value is not None and value in req.values:
+                return False
+            if req.operator == "Exists" and value is None:
+                return False
+            if req.operator == "DoesNotExist" and value is not None:
+                return False
+        return True
+
+
+class PodDisruptionBudgetSpec(LenientModel):
+    selector: LabelSelector | None = None
+
+
+class PodDisruptionBudgetStatus(LenientModel):
+    disruptions_allowed: int = 0
+
+
+class PodDisruptionBudget(LenientModel):
+    """policy/v1 (or v1beta1) PodDisruptionBudget: we read the selector and status.disruptionsAllowed."""
+
+    KIND: ClassVar[str] = "PodDisruptionBudget"
+
+    api_version: str = "policy/v1"
+    kind: Literal["PodDisruptionBudget"] = "PodDisruptionBudget"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: PodDisruptionBudgetSpec = Field(default_factory=PodDisruptionBudgetSpec)
+    status: PodDisruptionBudgetStatus = Field(default_factory=PodDisruptionBudgetStatus)
+
+    def covers(self, pod: Pod) -> bool:
+        """Same namespace and the selector matches; a nil selector matches nothing (policy/v1)."""
+        if (pod.metadata.namespace or "default") != (self.metadata.namespace or "default"):
+            return False
+        return self.spec.selector is not None and self.spec.selector.matches(pod.metadata.labels)

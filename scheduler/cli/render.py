@@ -20,7 +20,7 @@ GPU = "nvidia.com/gpu"
 def decisions_table(decisions: list[Decision]) -> Table:
     """One row per scheduling unit, in the order the queue decided them."""
     table = Table(title="Decisions (queue order: priority, then creation time)", title_justify="left")
-    for name in ("Unit", "Priority", "Result", "Placement", "Nodes", "Solver", "Time", "Why"):
+    for name in ("Unit", "Priority", "Result", "Placement", "Nodes", "Preempted", "Solver", "Time", "Why"):
         table.add_column(name, overflow="fold")
     for decision in decisions:
         plan = decision.plan
@@ -37,6 +37,7 @@ def decisions_table(decisions: list[Decision]) -> Table:
             f"[{colour}]{result}[/]",
             plan.domain if plan else "",
             str(len(set(plan.assignments.values()))) if plan and plan.placed else "",
+            "\n".join(plan.victims) + f"\n({len(plan.victim_pods)} pods)" if plan and plan.victims else "",
             solver,
             f"{decision.duration_s * 1000:.1f} ms",
             "" if decision.scheduled else decision.message,

@@ -3,6 +3,8 @@
 1. Pop the next unit in queue order (priority, creation time, key); a unit whose quorum is not present waits.
 2. Snapshot the cache: free capacity over the current topology tree.
 3-5. Filter, place (CP-SAT with greedy fallback) — the solver.
+   If nothing fits and the unit may preempt: the preemption model picks victims (whole PodGroups where their
+   disruptionMode says so) and nominates nodes; the caller evicts, then `admit` reserves the nominations.
 6. Validate the plan independently of the solver, then reserve it (assume every pod) so the next cycle sees
    the capacity as used. A plan that fails validation is never reserved: it is a scheduler error.
 """
@@ -10,16 +12,31 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from scheduler.api.podgroup import ScheduledReason, SolverStatus
+from scheduler.api.policy import PreemptionPolicy
+from scheduler.engine.preemption import budgets, victim_units
 from scheduler.engine.state import ClusterState
 from scheduler.engine.units import Unit, pending_units
 from scheduler.solver.filters import FilterCache
 from scheduler.solver.placement import place_gang
 from scheduler.solver.plan import Plan
+from scheduler.solver.preemption import preempt_gang
 from scheduler.solver.problem import SolverParams
-from scheduler.solver.validate import validate_plan
+from scheduler.solver.validate import validate_plan, validate_preemption
+from scheduler.solver.victims import eligible
+from scheduler.topology.capacity import Capacity
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    name: str = "phalanx"
+    params: SolverParams = field(default_factory=SolverParams)
+    preemption: bool = True
+    allow_pdb_violations: bool = True
+    victims_own_pods_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,15 +54,25 @@ class Decision:
 
 
 class Scheduler:
-    def __init__(self, state: ClusterState, params: SolverParams | None = None, name: str = "phalanx") -> None:
+    def __init__(self, state: ClusterState, config: EngineConfig | None = None) -> None:
         self.state = state
-        self.params = params or SolverParams()
-        self.name = name
+        self.config = config or EngineConfig()
         self._filters: FilterCache | None = None
 
-    def schedule_pending(self) -> list[Decision]:
-        """One pass over every pending unit, in queue order; each decision sees the ones before it."""
-        return [self.schedule_one(unit) for unit in pending_units(self.state, self.name)]
+    def schedule_pending(self, *, evict: Callable[[Decision], None] | None = None) -> list[Decision]:
+        """One pass over every pending unit, in queue order; each decision sees the ones before it.
+
+        A preemption decision is handed to `evict` (which removes the victims), then admitted; without `evict`
+        it stays a nomination and the victims keep running.
+        """
+        decisions = []
+        for unit in pending_units(self.state, self.config.name):
+            decision = self.schedule_one(unit)
+            if decision.reason is ScheduledReason.WAITING_FOR_PREEMPTION and evict is not None:
+                evict(decision)
+                decision = self.admit(decision)
+            decisions.append(decision)
+        return decisions
 
     def schedule_one(self, unit: Unit) -> Decision:
         started = time.perf_counter()
@@ -57,19 +84,65 @@ class Scheduler:
         capacity = self.state.capacity(requested)
         if self._filters is None or self._filters.tree is not capacity.tree:
             self._filters = FilterCache(capacity.tree)
-        # 3-5. Filter and place.
-        plan = place_gang(capacity, unit.gang, self.params, self._filters)
-        elapsed = time.perf_counter() - started
+        # 3-5. Filter and place; preempt if nothing fits.
+        plan = place_gang(capacity, unit.gang, self.config.params, self._filters)
         if not plan.placed:
-            reason = ScheduledReason.UNSCHEDULABLE
-            if plan.status is SolverStatus.TIMEOUT:
-                reason = ScheduledReason.SCHEDULER_ERROR
-            return Decision(unit, reason, plan.explanation, plan, elapsed)
+            return self._preempt(unit, capacity, plan, started)
         # 6. Validate, then reserve.
         violations = validate_plan(capacity, unit.gang, plan)
         if violations:
-            message = "solver returned an invalid plan: " + "; ".join(violations)
-            return Decision(unit, ScheduledReason.SCHEDULER_ERROR, message, plan, elapsed, tuple(violations))
+            return self._invalid(unit, plan, violations, started)
         for pod, node in plan.assignments.items():
             self.state.assume(pod, node)
         return Decision(unit, ScheduledReason.SCHEDULED, plan.explanation, plan, time.perf_counter() - started)
+
+    def _preempt(self, unit: Unit, capacity: Capacity, placement: Plan, started: float) -> Decision:
+        assert unit.gang is not None
+        reason = ScheduledReason.UNSCHEDULABLE
+        if placement.status is SolverStatus.TIMEOUT:
+            reason = ScheduledReason.SCHEDULER_ERROR
+        if not self.config.preemption:
+            return Decision(unit, reason, placement.explanation, placement, time.perf_counter() - started)
+        if unit.preemption is PreemptionPolicy.NEVER:
+            message = f"{placement.explanation}; preemptionPolicy is Never, so the gang waits"
+            return Decision(unit, reason, message, placement, time.perf_counter() - started)
+        own = self.config.name if self.config.victims_own_pods_only else None
+        units = victim_units(self.state, own_only=own, exclude=unit.key)
+        pdbs = budgets(self.state, list(self.state.budgets.values()))
+        candidates = eligible(units, pdbs, unit.priority)
+        plan = preempt_gang(
+            capacity,
+            unit.gang,
+            candidates,
+            self.config.params,
+            self._filters,
+            allow_violations=self.config.allow_pdb_violations,
+        )
+        elapsed = time.perf_counter() - started
+        if not plan.placed:
+            return Decision(unit, reason, f"{placement.explanation}; {plan.explanation}", plan, elapsed)
+        violations = validate_preemption(
+            capacity,
+            unit.gang,
+            plan,
+            units,
+            pdbs,
+            unit.priority,
+            allow_violations=self.config.allow_pdb_violations,
+        )
+        if violations:
+            return self._invalid(unit, plan, violations, started)
+        return Decision(unit, ScheduledReason.WAITING_FOR_PREEMPTION, plan.explanation, plan, elapsed)
+
+    def admit(self, decision: Decision) -> Decision:
+        """Once the victims are gone, reserve the nominated nodes (the plan was validated against their
+        absence), and the decision becomes a scheduled one."""
+        assert decision.plan is not None
+        for pod, node in decision.plan.assignments.items():
+            self.state.assume(pod, node)
+        return Decision(decision.unit, ScheduledReason.SCHEDULED, decision.message, decision.plan, decision.duration_s)
+
+    def _invalid(self, unit: Unit, plan: Plan, violations: list[str], started: float) -> Decision:
+        message = "solver returned an invalid plan: " + "; ".join(violations)
+        elapsed = time.perf_counter() - started
+        return Decision(unit, ScheduledReason.SCHEDULER_ERROR, message, plan, elapsed, tuple(violations))

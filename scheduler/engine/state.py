@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from scheduler.api.core import Pod
+from scheduler.api.core import Pod, PodDisruptionBudget
 from scheduler.api.membership import pod_group_of
 from scheduler.api.podgroup import PodGroup
 from scheduler.topology.cache import TopologyCache
@@ -70,6 +70,7 @@ class ClusterState:
     pods: dict[str, PodInfo] = field(default_factory=dict)
     groups: dict[str, PodGroup] = field(default_factory=dict)  # namespace/name -> group
     priority_classes: dict[str, int] = field(default_factory=dict)
+    budgets: dict[str, PodDisruptionBudget] = field(default_factory=dict)  # namespace/name -> PDB
     _usage: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
     _members: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scheduler.api.priority import priority_class_values
-from scheduler.engine.cycle import Decision, Scheduler
+from scheduler.engine.cycle import Decision, EngineConfig, Scheduler
 from scheduler.engine.state import ClusterState, pod_info
 from scheduler.sim.scenario import Scenario
 from scheduler.solver.problem import SolverParams
@@ -21,9 +21,19 @@ def load_state(scenario: Scenario) -> ClusterState:
         state.upsert_group(group)
     for pod in scenario.pods:
         state.upsert_pod(pod_info(pod))
+    for pdb in scenario.budgets:
+        state.budgets[f"{pdb.metadata.namespace}/{pdb.metadata.name}"] = pdb
     return state
 
 
 def decide(scenario: Scenario, params: SolverParams | None = None) -> tuple[ClusterState, list[Decision]]:
+    """One pass of the engine over the scenario; preemption victims are evicted at once (no grace period)."""
     state = load_state(scenario)
-    return state, Scheduler(state, params, SCHEDULER_NAME).schedule_pending()
+    config = EngineConfig(name=SCHEDULER_NAME, params=params or SolverParams())
+
+    def evict(decision: Decision) -> None:
+        assert decision.plan is not None
+        for pod in decision.plan.victim_pods:
+            state.remove_pod(pod)
+
+    return state, Scheduler(state, config).schedule_pending(evict=evict)

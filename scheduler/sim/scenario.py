@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from scheduler.api.base import ApiModel
-from scheduler.api.core import Node, Pod, PriorityClass
+from scheduler.api.core import Node, Pod, PodDisruptionBudget, PriorityClass
 from scheduler.api.membership import pod_group_of, stamp_pod_groups
 from scheduler.api.meta import ObjectMeta
 from scheduler.api.podgroup import PodGroup
@@ -63,6 +63,7 @@ _KINDS: dict[str, type[BaseModel]] = {
     "Workload": Workload,
     "PodGroup": PodGroup,
     "Pod": Pod,
+    "PodDisruptionBudget": PodDisruptionBudget,
 }
 _CLUSTER_SCOPED = frozenset({"Scenario", "Node", "PriorityClass"})
 
@@ -82,6 +83,7 @@ class Scenario:
     workloads: tuple[Workload, ...]
     pod_groups: tuple[PodGroup, ...]
     pods: tuple[Pod, ...]
+    budgets: tuple[PodDisruptionBudget, ...] = ()
     warnings: tuple[str, ...] = field(default=())
 
     def pods_of(self, group: PodGroup) -> list[Pod]:
@@ -183,6 +185,7 @@ def _assemble(path: Path, parsed: Sequence[tuple[BaseModel, int]]) -> Scenario:
         workloads=tuple(workloads),
         pod_groups=tuple(groups),
         pods=tuple(pods),
+        budgets=tuple(b for b in buckets[PodDisruptionBudget] if isinstance(b, PodDisruptionBudget)),
         warnings=tuple(warnings),
     )
 

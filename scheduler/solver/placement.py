@@ -139,7 +139,7 @@ def place_gang(
         return finish(SolverStatus.INFEASIBLE, explanation=infeasible_explanation(ctx, scope_ubs[feasible]))
     objective = ctx.scalar(best_score)
     assignments = _assign(ctx, best)
-    placement = _placement(ctx, best)
+    placement = placement_path(ctx, best)
     return finish(
         status,
         assignments=assignments,
@@ -183,7 +183,7 @@ def _assign(ctx: GangContext, counts: Counts) -> dict[str, str]:
     return assignments
 
 
-def _placement(ctx: GangContext, counts: Counts) -> tuple[tuple[str, str], ...]:
+def placement_path(ctx: GangContext, counts: Counts) -> tuple[tuple[str, str], ...]:
     """The narrowest domain holding every placed pod, as (level, value) pairs from the widest level."""
     nodes = sorted({n for (_, n), k in counts.items() if k > 0})
     path: list[tuple[str, str]] = []

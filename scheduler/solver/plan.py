@@ -46,6 +46,11 @@ class Plan:
     explanation: str = ""
     placement: tuple[tuple[str, str], ...] = ()  # narrowest domain holding every placed pod, widest level first
     duration_s: float = 0.0
+    # Preemption: victim units evicted for this plan (pods, or PodGroups evicted whole), their pods, and the
+    # cost of that set (solver/victims.py). `assignments` are then the nominated nodes, free once victims go.
+    victims: tuple[str, ...] = ()
+    victim_pods: tuple[str, ...] = ()
+    victim_cost: tuple[int, ...] | None = None
 
     @property
     def placed(self) -> bool:

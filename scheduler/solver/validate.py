@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from scheduler.api.podgroup import SolverStatus
 from scheduler.solver.filters import COST_SCALE
 from scheduler.solver.plan import Plan, Score
 from scheduler.solver.predicates import static_reason
 from scheduler.solver.problem import Gang, Signature
+from scheduler.solver.victims import Budget, VictimUnit
 from scheduler.topology.capacity import Capacity
 from scheduler.topology.nodes import NodeInfo
 from scheduler.topology.tree import HOSTNAME
@@ -51,15 +52,24 @@ def validate_plan(capacity: Capacity, gang: Gang, plan: Plan) -> list[str]:
         for resource, amount in used.items():
             if amount > free.get(resource, 0):
                 problems.append(f"node {node_name}: {resource} {amount} requested, {free.get(resource, 0)} free")
+    # A domain is identified by its path (rack r0 of block b1 is not rack r0 of block b0), as in Kueue.
+    levels = list(tree.levels)
     for rule in gang.topology:
         if not rule.required:
             continue
         placed_nodes = [nodes[n] for n in plan.assignments.values() if n in nodes]
-        values = {n.name if rule.key == HOSTNAME else n.labels.get(rule.key) for n in placed_nodes}
-        if None in values or "" in values:
+        if rule.key == HOSTNAME:
+            paths: set[tuple[str, ...]] = {(n.name,) for n in placed_nodes}
+        elif rule.key in levels:
+            upto = levels[: levels.index(rule.key) + 1]
+            paths = {tuple(n.labels.get(k, "") for k in upto) for n in placed_nodes}
+        else:
+            problems.append(f"required topology {rule.key} is not a level of the cluster topology")
+            continue
+        if any(not path[-1] for path in paths):
             problems.append(f"required topology {rule.key}: a pod is on a node without that label")
-        elif len(values) > 1:
-            problems.append(f"required topology {rule.key}: pods span {sorted(v for v in values if v)}")
+        elif len(paths) > 1:
+            problems.append(f"required topology {rule.key}: pods span {sorted('/'.join(p) for p in paths)}")
     if plan.score is not None and not problems:
         actual = evaluate(capacity, gang, plan.assignments)
         if actual != plan.score:
@@ -132,3 +142,65 @@ def _alloc(capacity: Capacity, nodes: list[NodeInfo], resource: str) -> int:
 
 def _ratio(free: int, alloc: int) -> float:
     return free / alloc if alloc > 0 else 1.0
+
+
+def validate_preemption(
+    capacity: Capacity,
+    gang: Gang,
+    plan: Plan,
+    units: Sequence[VictimUnit],
+    budgets: Sequence[Budget],
+    preemptor_priority: int,
+    *,
+    never: bool = False,
+    allow_violations: bool = True,
+) -> list[str]:
+    """Every victim has lower priority; whole-group units go whole; after the evictions the gang fits; a Never
+    preemptor evicts nothing; no victim could be spared; the reported budget violations are the real ones."""
+    problems: list[str] = []
+    by_key = {u.key: u for u in units}
+    if never and plan.victims:
+        problems.append("a preemptor with preemptionPolicy Never evicted pods")
+    chosen: list[VictimUnit] = []
+    for key in plan.victims:
+        unit = by_key.get(key)
+        if unit is None:
+            problems.append(f"victim {key} is not a running pod or group")
+            continue
+        if unit.priority >= preemptor_priority:
+            problems.append(f"victim {key} has priority {unit.priority} >= the preemptor's {preemptor_priority}")
+        chosen.append(unit)
+    evicted = set(plan.victim_pods)
+    if evicted != {p.key for u in chosen for p in u.pods}:
+        problems.append("victim pods are not exactly the pods of the victim units")
+    for unit in units:
+        if unit.whole_group and 0 < len(evicted & {p.key for p in unit.pods}) < len(unit.pods):
+            problems.append(f"PodGroup {unit.key} is split: only part of it is evicted")
+    if problems:
+        return problems
+    after = capacity.without((p.node, p.requests) for u in chosen for p in u.pods)
+    problems.extend(validate_plan(after, gang, plan))
+    for unit in chosen:
+        spared = capacity.without((p.node, p.requests) for u in chosen if u is not unit for p in u.pods)
+        if not _overloaded(spared, gang, plan.assignments):
+            problems.append(f"victim {unit.key} is not needed: the gang fits without evicting it")
+    violations = sum(max(0, len(b.pods & evicted) - b.allowed) for b in budgets)
+    if plan.victim_cost is not None and plan.victim_cost[0] != violations:
+        problems.append(f"reported {plan.victim_cost[0]} budget violations, actual {violations}")
+    if not allow_violations and violations:
+        problems.append(f"{violations} PodDisruptionBudget violations although they are forbidden")
+    return problems
+
+
+def _overloaded(capacity: Capacity, gang: Gang, assignments: Mapping[str, str]) -> bool:
+    signature_of = {pod: s.signature for s in gang.pod_sets for pod in s.pods}
+    load: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for pod, node in assignments.items():
+        for resource, amount in signature_of[pod].requests:
+            load[node][resource] += amount
+    nodes = {n.name: n for n in capacity.tree.nodes}
+    return any(
+        amount > _free(capacity, nodes[node]).get(resource, 0)
+        for node, used in load.items()
+        for resource, amount in used.items()
+    )

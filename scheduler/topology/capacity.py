@@ -31,6 +31,23 @@ class Capacity:
                 self.used[i, self.column[resource]] = amount
         self._fractions: dict[int, npt.NDArray[np.float64]] = {}
 
+    def without(self, pods: Iterable[tuple[str, Mapping[str, int]]]) -> Capacity:
+        """A copy in which the given (node, requests) no longer use capacity: the cluster after evictions."""
+        copy = Capacity.__new__(Capacity)
+        copy.tree, copy.resources, copy.column = self.tree, self.resources, self.column
+        copy.allocatable = self.allocatable
+        copy.used = self.used.copy()
+        copy._fractions = {}
+        for node, requests in pods:
+            i = self.tree.index.get(node)
+            if i is None:
+                continue
+            for resource, amount in requests.items():
+                column = self.column.get(resource)
+                if column is not None:
+                    copy.used[i, column] -= amount
+        return copy
+
     @property
     def free(self) -> IntArray:
         free: IntArray = np.maximum(self.allocatable - self.used, 0)

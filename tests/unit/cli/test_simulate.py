@@ -14,7 +14,8 @@ def test_simulate_without_arguments_shows_the_bundled_demo() -> None:
     assert "ml/llm-pretrain-workers" in result.output
     assert "gang, minCount 16" in result.output
     assert "18 nodes, 3 pod groups" in result.output
-    assert "5/6 units scheduled, 31 pods placed." in result.output
+    assert "4/5 units scheduled, 27 pods placed." in result.output
+    assert "research/batch-eval" in result.output  # preempted whole for the pre-training gang
     assert "PodGroup 'sweep-7' does not exist" in result.output
 
 

@@ -31,6 +31,7 @@ def test_the_bundled_demo_loads_with_its_gangs_and_a_warning_for_the_orphan_pod(
     assert names == {"llm-pretrain-workers", "finetune-job", "batch-eval"}
     finetune = next(g for g in scenario.pod_groups if g.metadata.name == "finetune-job")
     assert len(scenario.pods_of(finetune)) == 9
+    assert sum(p.spec.node_name is not None for p in scenario.pods) == 4  # the evaluation gang already runs
     assert scenario.warnings == (
         "Pod research/orphan-worker names PodGroup 'sweep-7', which does not exist: it will wait",
     )

@@ -7,7 +7,7 @@ import runpy
 import sys
 from pathlib import Path
 
-BENCHES = ["bench_placement.py"]
+BENCHES = ["bench_placement.py", "bench_preemption.py"]
 
 if __name__ == "__main__":
     here = Path(__file__).resolve().parent

@@ -3,21 +3,24 @@
 1. Candidates: units of strictly lower priority (solver/victims.py).
 2. Feasibility: place the gang on the cluster with every candidate evicted. If it does not fit even then,
    nothing is touched and the explanation says so.
-3. Baseline: upstream's remove-all-then-reprieve on that placement (solver/reprieve.py).
-4. CP-SAT: placement and victims chosen jointly (solver/preemption_model.py), hinted with the baseline.
-5. The cheaper plan wins — (budget violations, highest victim priority, sum of victim priorities, victim pods,
+3. Without PodDisruptionBudgets in play, binary search over priority ranks finds the lowest highest victim
+   priority exactly; that proves the model's first stage and drops every pricier candidate.
+4. Baseline: upstream's remove-all-then-reprieve, in each candidate domain (solver/reprieve.py).
+5. CP-SAT: placement and victims chosen jointly (solver/preemption_model.py), hinted with the baseline.
+6. The cheaper plan wins — (budget violations, highest victim priority, sum of victim priorities, victim pods,
    then topology) — after a last reprieve pass that drops any victim the placement does not need.
 """
 
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Mapping
 
 from scheduler.api.podgroup import SolverStatus
 from scheduler.solver.context import GangContext, score_counts
 from scheduler.solver.filters import FilterCache, fit_gang
-from scheduler.solver.greedy import Counts
+from scheduler.solver.greedy import Counts, greedy_counts
 from scheduler.solver.placement import place_gang, placement_path
 from scheduler.solver.plan import Plan
 from scheduler.solver.preemption_model import PreemptionModel
@@ -47,10 +50,12 @@ def preempt_gang(
     def finish(status: SolverStatus, **fields: object) -> Plan:
         return Plan(gang=gang.name, status=status, duration_s=time.perf_counter() - started, **fields)  # type: ignore[arg-type]
 
-    # 1-2. Would the gang fit with every candidate gone?
+    # 1-2. Would the gang fit with every candidate gone? (Greedy first; the model only to confirm a "no".)
     everything = [(p.node, p.requests) for u in candidates.units for p in u.pods]
     emptied = capacity.without(everything)
-    base = place_gang(emptied, gang, params, cache)
+    base = place_gang(emptied, gang, params, cache, greedy_only=True)
+    if not base.placed:
+        base = place_gang(emptied, gang, params, cache)
     pods = sum(len(u.pods) for u in candidates.units)
     if not base.placed:
         why = (
@@ -60,30 +65,60 @@ def preempt_gang(
         )
         return finish(SolverStatus.INFEASIBLE, explanation=f"preemption cannot help: {why}")
     ctx = GangContext(tree, emptied, gang, fit_gang(emptied, cache, gang))
-    need = ctx.need
-    # 3. Baseline on the base placement, trimmed to the pods the gang needs.
-    assignments = _trim(ctx, base.assignments, need)
+    # 3. Without budgets, the lowest highest victim priority is found by search: the smallest rank whose
+    #    candidates, all evicted, make room. That proves the model's first stage and shrinks it. (Not for the
+    #    baseline run: upstream has no such step.)
+    stage_one: tuple[int, int] | None = None
+    if not candidates.budgets and not greedy_only:
+        highest, emptied_k = _lowest_sufficient_rank(capacity, gang, candidates, params, cache)
+        if highest is not None and emptied_k is not None:
+            stage_one = (0, highest)
+            units = tuple(u for u in candidates.units if candidates.rank[u.key] <= highest)
+            candidates = Candidates(units, candidates.budgets, candidates.rank)
+            narrowed = place_gang(emptied_k, gang, params, cache, greedy_only=True)
+            if narrowed.placed:
+                base = narrowed
+            ctx = GangContext(tree, emptied_k, gang, fit_gang(emptied_k, cache, gang))
+    # 4. Baseline: remove-all-then-reprieve in each candidate domain (as kube-scheduler tries each node).
     options: list[tuple[Key, dict[str, str], list[VictimUnit], str]] = []
-    victims = reprieve(capacity, gang, candidates, assignments)
-    if victims is not None and (allow_violations or candidates.cost(u.key for u in victims)[0] == 0):
-        options.append((_key(ctx, candidates, assignments, victims), assignments, victims, "reprieve"))
-    # 4. The joint model.
-    status = SolverStatus.FEASIBLE
+    for assignments in _baseline_placements(ctx, candidates, base.assignments):
+        victims = reprieve(capacity, gang, candidates, assignments)
+        if victims is not None and (allow_violations or candidates.cost(u.key for u in victims)[0] == 0):
+            options.append((_key(ctx, candidates, assignments, victims), assignments, victims, "reprieve"))
+    options.sort(key=lambda o: o[0])
+    options = options[:1]
+    # 5. The joint model, batch by batch of candidate domains (each batch proves a bound for its domains).
+    bounds: list[tuple[tuple[int, int], int]] = []  # per batch: (stage one, stage-two bound)
+    proven = complete = False
+    last: PreemptionModel | None = None
     if params.use_cp_sat and not greedy_only:
-        nodes, scope_of, complete = _model_nodes(ctx, assignments, params.max_model_nodes)
-        model = PreemptionModel(ctx, nodes, scope_of, capacity.free, candidates, allow_violations=allow_violations)
-        if options:
-            model.hint(_counts(ctx, options[0][1]), {u.key for u in options[0][2]})
-        result = model.solve(params, params.time_limit_s - (time.perf_counter() - started))
-        if result.counts is not None:
-            found = _assign(ctx, result.counts)
-            chosen = [candidates.by_key[k] for k in result.victims]
-            kept = reprieve(capacity, gang, candidates, found, start=chosen)
-            if kept is not None:
-                options.append((_key(ctx, candidates, found, kept), found, kept, "cp-sat"))
-                if result.status is SolverStatus.OPTIMAL and complete:
-                    status = SolverStatus.OPTIMAL
-        elif result.status is SolverStatus.INFEASIBLE and complete and not options:
+        home = options[0][1] if options else _trim(ctx, base.assignments, ctx.need)
+        batches = _batches(ctx, candidates, home, params.max_model_nodes)
+        complete = proven = True
+        for index, (nodes, scope_of) in enumerate(batches):
+            left = params.time_limit_s - (time.perf_counter() - started)
+            if left <= 0:
+                complete = False
+                break
+            model = last = PreemptionModel(
+                ctx, nodes, scope_of, capacity.free, candidates, allow_violations=allow_violations
+            )
+            if options and index == 0:
+                model.hint(_counts(ctx, options[0][1]), {u.key for u in options[0][2]})
+            result = model.solve(params, left / (len(batches) - index), stage_one)
+            if result.status is SolverStatus.INFEASIBLE:
+                continue  # no room in these domains: they bound nothing
+            proven &= result.status is SolverStatus.OPTIMAL
+            if result.bound is None:
+                complete = False
+            else:
+                bounds.append((model.stage_one, result.bound))
+            if result.counts is not None:
+                found = _assign(ctx, result.counts)
+                kept = reprieve(capacity, gang, candidates, found, start=[candidates.by_key[k] for k in result.victims])
+                if kept is not None:
+                    options.append((_key(ctx, candidates, found, kept), found, kept, "cp-sat"))
+        if complete and not bounds and not options:
             return finish(
                 SolverStatus.INFEASIBLE,
                 explanation="preemption cannot help without violating a PodDisruptionBudget",
@@ -91,21 +126,29 @@ def preempt_gang(
     if not options:
         reason = "no victim set leaves room" + ("" if allow_violations else " without violating a PodDisruptionBudget")
         return finish(SolverStatus.INFEASIBLE, explanation=f"preemption: {reason}")
-    # 5. The cheapest plan.
+    # 6. The cheapest plan; optimal when every batch was solved to optimality and it meets the best bound.
     key, assignments, victims, method = min(options, key=lambda o: o[0])
-    if method == "reprieve" and status is SolverStatus.OPTIMAL and key > options[-1][0]:
-        status = SolverStatus.FEASIBLE
+    cost = candidates.cost(u.key for u in victims)
+    objective = bound = None
+    status = SolverStatus.FEASIBLE
+    if last is not None and complete and bounds:
+        floor_stage, floor_value = min(bounds)
+        objective = last.stage_two_value(victims, key[4:])
+        if (cost[0], cost[1]) == floor_stage:
+            bound = min(floor_value, objective)
+            if proven and objective <= floor_value:
+                status = SolverStatus.OPTIMAL
     after = capacity.without((p.node, p.requests) for u in victims for p in u.pods)
     after_ctx = GangContext(tree, after, gang, fit_gang(after, cache, gang))
     counts = _counts(after_ctx, assignments)
     score = score_counts(after_ctx, counts)
     victim_pods = tuple(sorted(p.key for u in victims for p in u.pods))
-    cost = candidates.cost(u.key for u in victims)
     return finish(
         status,
         assignments=assignments,
         score=score,
-        objective=after_ctx.scalar(score),
+        objective=objective,
+        bound=bound,
         method=method,
         placement=placement_path(after_ctx, counts),
         victims=tuple(u.key for u in victims),
@@ -113,6 +156,60 @@ def preempt_gang(
         victim_cost=cost,
         explanation=_explain(len(assignments), victims, cost),
     )
+
+
+def _lowest_sufficient_rank(
+    capacity: Capacity, gang: Gang, candidates: Candidates, params: SolverParams, cache: FilterCache
+) -> tuple[int | None, Capacity | None]:
+    """Binary search over priority ranks: the smallest k such that evicting every candidate of rank <= k lets
+    the gang fit (greedy proves "fits"; only a "no" runs the placement model). Feasibility grows with k."""
+    ranks = [0, *sorted(set(candidates.rank.values()))]  # 0: no eviction at all
+    low, high = 0, len(ranks) - 1
+    found: tuple[int | None, Capacity | None] = (None, None)
+    while low <= high:
+        middle = (low + high) // 2
+        k = ranks[middle]
+        emptied = capacity.without(
+            (p.node, p.requests) for u in candidates.units if candidates.rank[u.key] <= k for p in u.pods
+        )
+        fits = place_gang(emptied, gang, params, cache, greedy_only=True).placed
+        if not fits:
+            fits = place_gang(emptied, gang, params, cache).placed
+        if fits:
+            found, high = (k, emptied), middle - 1
+        else:
+            low = middle + 1
+    return found
+
+
+def _cheapest_scopes(ctx: GangContext, candidates: Candidates) -> list[tuple[int, int]]:
+    """Domains of the narrowest Required level that could hold the gang once emptied, cheapest victims first
+    (by the sum of the candidates' ranks on their nodes); the whole cluster when nothing is required."""
+    scopes, ubs = ctx.scopes()
+    weight: dict[int, int] = defaultdict(int)
+    for unit in candidates.units:
+        for pod in unit.pods:
+            i = ctx.tree.index.get(pod.node)
+            if i is not None:
+                weight[i] += candidates.rank[unit.key]
+    feasible = [i for i in range(len(scopes)) if ubs[i] >= ctx.need]
+    feasible.sort(key=lambda i: (sum(weight[n] for n in range(*scopes[i])), i))
+    return [scopes[i] for i in feasible]
+
+
+def _baseline_placements(
+    ctx: GangContext, candidates: Candidates, base: Mapping[str, str], limit: int = 16
+) -> list[dict[str, str]]:
+    """Greedy placements, trimmed to the pods the gang needs: the base one, and one in each of the `limit`
+    cheapest candidate domains when the gang has a Required level."""
+    placements = [_trim(ctx, base, ctx.need)]
+    if ctx.scope_depth is None:
+        return placements
+    for start, end in _cheapest_scopes(ctx, candidates)[:limit]:
+        counts = greedy_counts(ctx, start, end, ctx.free)
+        if counts is not None:
+            placements.append(_trim(ctx, _assign(ctx, counts), ctx.need))
+    return placements
 
 
 def _key(ctx: GangContext, candidates: Candidates, assignments: Mapping[str, str], victims: list[VictimUnit]) -> Key:
@@ -146,25 +243,27 @@ def _trim(ctx: GangContext, assignments: Mapping[str, str], need: int) -> dict[s
     return dict(ordered[:need])
 
 
-def _model_nodes(
-    ctx: GangContext, assignments: Mapping[str, str], budget: int
-) -> tuple[list[int], dict[int, int], bool]:
-    """Nodes for the model: every feasible scope if they fit the budget, else the baseline's scope first, then
-    the roomiest scopes. Returns whether the model sees every candidate node (so its optimum is global)."""
-    scopes, ubs = ctx.scopes()
-    feasible = [i for i in range(len(scopes)) if ubs[i] >= ctx.need]
+def _batches(
+    ctx: GangContext, candidates: Candidates, assignments: Mapping[str, str], budget: int
+) -> list[tuple[list[int], dict[int, int]]]:
+    """Every feasible domain, packed into model batches of at most `budget` nodes (a larger domain is a batch
+    of its own): the best baseline's domain first, then the cheapest victims first."""
     home = {ctx.tree.index[n] for n in assignments.values()}
-    feasible.sort(key=lambda i: (not any(scopes[i][0] <= n < scopes[i][1] for n in home), -int(ubs[i]), i))
+    scopes = _cheapest_scopes(ctx, candidates)
+    scopes.sort(key=lambda r: not any(r[0] <= n < r[1] for n in home))
+    batches: list[tuple[list[int], dict[int, int]]] = []
     nodes: list[int] = []
     scope_of: dict[int, int] = {}
-    for i in feasible:
-        a, b = scopes[i]
+    for index, (a, b) in enumerate(scopes):
         usable = [n for n in range(a, b) if ctx.node_ub[n] > 0]
         if nodes and len(nodes) + len(usable) > budget:
-            return nodes, scope_of, False
+            batches.append((nodes, scope_of))
+            nodes, scope_of = [], {}
         nodes.extend(usable)
-        scope_of.update({n: i for n in usable})
-    return nodes, scope_of, True
+        scope_of.update({n: index for n in usable})
+    if nodes:
+        batches.append((nodes, scope_of))
+    return batches
 
 
 def _explain(placed: int, victims: list[VictimUnit], cost: tuple[int, ...]) -> str:

@@ -27,7 +27,7 @@ class PreemptionResult:
     status: SolverStatus
     counts: Counts | None
     victims: tuple[str, ...]
-    bound: int | None  # lower bound on the stage-two objective
+    bound: int | None  # lower bound on the stage-two objective (valid globally only if stage one is optimal)
     objective: int | None
     wall_s: float
 
@@ -50,6 +50,7 @@ class PreemptionModel:
         self.model = cp_model.CpModel()
         self.x: dict[tuple[int, int], cp_model.IntVar] = {}
         self.v: dict[str, cp_model.IntVar] = {}
+        self.stage_one: tuple[int, int] = (0, 0)  # (violations, highest rank) once stage one is solved
         self._placement()
         self._victims()
         self._capacity()
@@ -138,6 +139,24 @@ class PreemptionModel:
                 flags.append(flag)
             self.spans.append(flags)
 
+    def _stage_two_weights(self) -> tuple[int, int, list[int]]:
+        """Weights of (sum of ranks, victim pods, spans per level widest first) in the stage-two objective."""
+        need = self.ctx.need
+        span_weights = [(need + 1) ** i for i in reversed(range(len(self.spans)))]
+        count_weight = (need + 1) ** len(self.spans)
+        # Over every candidate, not just this model's: batches of one decision share the same weights.
+        sum_weight = count_weight * (sum(len(u.pods) for u in self.candidates.units) + 1)
+        return sum_weight, count_weight, span_weights
+
+    def stage_two_value(self, victims: list[VictimUnit], spans: tuple[int, ...]) -> int:
+        """The stage-two objective of any plan (victims, spans per span level), to compare with the bound."""
+        sum_weight, count_weight, span_weights = self._stage_two_weights()
+        rank_sum = sum(self.candidates.rank[u.key] * len(u.pods) for u in victims)
+        pods = sum(len(u.pods) for u in victims)
+        return (
+            sum_weight * rank_sum + count_weight * pods + sum(w * n for w, n in zip(span_weights, spans, strict=True))
+        )
+
     def hint(self, counts: Counts, victims: set[str]) -> None:
         self.model.clear_hints()  # type: ignore[no-untyped-call]
         for key, var in self.x.items():
@@ -155,38 +174,37 @@ class PreemptionModel:
             solver.parameters.subsolvers.extend(["max_lp", "core"])
         return solver
 
-    def solve(self, params: SolverParams, seconds: float) -> PreemptionResult:
+    def solve(self, params: SolverParams, seconds: float, stage_one: tuple[int, int] | None = None) -> PreemptionResult:
+        """Both stages; with `stage_one` (violations, highest rank) already proven by the caller, only the second."""
         started = time.perf_counter()
         deadline = started + seconds
         ranks = self.candidates.rank
-        top = max(ranks.values(), default=0) + 1
-        # Stage one: budget violations, then the highest victim rank.
-        self.model.minimize(top * sum(self.violations) + self.highest)
-        solver = self._solver(params, seconds)
-        status = solver.solve(self.model)
-        if status == cp_model.INFEASIBLE:
-            return PreemptionResult(SolverStatus.INFEASIBLE, None, (), None, None, time.perf_counter() - started)
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return PreemptionResult(SolverStatus.TIMEOUT, None, (), None, None, time.perf_counter() - started)
-        first_optimal = status == cp_model.OPTIMAL
-        self.model.add(sum(self.violations) <= int(sum(solver.value(v) for v in self.violations)))
-        self.model.add(self.highest <= int(solver.value(self.highest)))
-        self.model.clear_hints()  # type: ignore[no-untyped-call]
-        for var in [*self.x.values(), *self.v.values()]:
-            self.model.add_hint(var, int(solver.value(var)))
+        first_optimal = True
+        if stage_one is None:
+            # Stage one: budget violations, then the highest victim rank.
+            top = max(ranks.values(), default=0) + 1
+            self.model.minimize(top * sum(self.violations) + self.highest)
+            solver = self._solver(params, seconds)
+            status = solver.solve(self.model)
+            if status == cp_model.INFEASIBLE:
+                return PreemptionResult(SolverStatus.INFEASIBLE, None, (), None, None, time.perf_counter() - started)
+            if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                return PreemptionResult(SolverStatus.TIMEOUT, None, (), None, None, time.perf_counter() - started)
+            first_optimal = status == cp_model.OPTIMAL
+            stage_one = (int(sum(solver.value(v) for v in self.violations)), int(solver.value(self.highest)))
+            self.model.clear_hints()  # type: ignore[no-untyped-call]
+            for var in [*self.x.values(), *self.v.values()]:
+                self.model.add_hint(var, int(solver.value(var)))
+        self.stage_one = stage_one
+        self.model.add(sum(self.violations) <= stage_one[0])
+        self.model.add(self.highest <= stage_one[1])
         # Stage two: sum of ranks per victim pod, victim pods, then topology (spans, nodes).
-        need = self.ctx.need
+        sum_weight, count_weight, span_weights = self._stage_two_weights()
         pods_of = {u.key: len(u.pods) for u in self.candidates.units}
-        topology_weight = 1
-        topology_terms = []
-        for flags in reversed(self.spans):
-            topology_terms.append(topology_weight * sum(flags))
-            topology_weight *= need + 1
         victim_pods = sum(pods_of[k] * var for k, var in self.v.items())
         rank_sum = sum(ranks[k] * pods_of[k] * var for k, var in self.v.items())
-        count_weight = topology_weight
-        sum_weight = count_weight * (sum(pods_of[k] for k in self.v) + 1)
-        self.model.minimize(sum_weight * rank_sum + count_weight * victim_pods + sum(topology_terms))
+        topology = sum(w * sum(flags) for w, flags in zip(span_weights, self.spans, strict=True))
+        self.model.minimize(sum_weight * rank_sum + count_weight * victim_pods + topology)
         solver = self._solver(params, deadline - time.perf_counter())
         status = solver.solve(self.model)
         wall = time.perf_counter() - started
@@ -199,7 +217,7 @@ class PreemptionModel:
             SolverStatus.OPTIMAL if proven else SolverStatus.FEASIBLE,
             counts,
             victims,
-            round(solver.best_objective_bound),
+            round(solver.best_objective_bound) if first_optimal else None,
             round(solver.objective_value),
             wall,
         )

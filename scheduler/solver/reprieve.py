@@ -1,8 +1,10 @@
 """Upstream's preemption, applied to a whole gang: the baseline, the hint and the fallback.
 
-kube-scheduler (and upstream workload-aware preemption) removes every lower-priority pod from the candidate
-nodes, checks the preemptor fits, then *reprieves* victims one by one, most important first, keeping each one
-whose return still leaves room. Victims that would violate a PodDisruptionBudget are offered a reprieve first.
+kube-scheduler (and upstream workload-aware preemption) removes every lower-priority pod from a candidate,
+checks the preemptor fits, then *reprieves* victims one by one, most important first, keeping each one whose
+return still leaves room; it does that for every candidate node and keeps the cheapest. For a gang the
+candidate is a domain that satisfies its Required topology (solver/preemption.py tries each). Victims that
+would violate a PodDisruptionBudget are offered a reprieve first.
 """
 
 from __future__ import annotations
@@ -22,25 +24,9 @@ def placement_load(capacity: Capacity, gang: Gang, assignments: Mapping[str, str
     requests = {p: s.signature.request_map for s in gang.pod_sets for p in s.pods}
     load: dict[int, IntArray] = defaultdict(lambda: np.zeros(len(capacity.resources), dtype=np.int64))
     for pod, node in assignments.items():
-        load[capacity.tree.index[node]] += capacity.vector(
-            {r: a for r, a in requests[pod].items() if r in capacity.column}
-        )
+        known = {r: a for r, a in requests[pod].items() if r in capacity.column}
+        load[capacity.tree.index[node]] += capacity.vector(known)
     return load
-
-
-def fits_after(capacity: Capacity, load: Mapping[int, IntArray], evicted: list[VictimUnit]) -> bool:
-    """Whether the placement's load fits once exactly these units are evicted."""
-    freed: dict[int, IntArray] = defaultdict(lambda: np.zeros(len(capacity.resources), dtype=np.int64))
-    for unit in evicted:
-        for pod in unit.pods:
-            i = capacity.tree.index.get(pod.node)
-            if i is not None and i in load:
-                freed[i] += capacity.vector({r: a for r, a in pod.requests.items() if r in capacity.column})
-    for i, need in load.items():
-        room = capacity.allocatable[i] - capacity.used[i] + freed[i]
-        if (need > room).any():
-            return False
-    return True
 
 
 def reprieve(
@@ -52,20 +38,47 @@ def reprieve(
 ) -> list[VictimUnit] | None:
     """Victims for a fixed placement: `start` (default: every candidate unit on its nodes), then reprieve all
     that can stay. Also the minimality pass over any solver's victims. None when `start` leaves no room.
+
+    Incremental: returning a unit only re-checks the nodes it runs on.
     """
     load = placement_load(capacity, gang, assignments)
     used_nodes = {capacity.tree.nodes[i].name for i in load}
-    evicted = start if start is not None else [u for u in candidates.units if any(p.node in used_nodes for p in u.pods)]
-    if not fits_after(capacity, load, evicted):
+    if start is None:
+        on_nodes = {u.key: u for node in used_nodes for u in candidates.by_node.get(node, ())}
+        start = sorted(on_nodes.values(), key=lambda u: u.key)
+    evicted = start
+    # Per loaded node: room left after the gang's pods, counting what the evicted units free there.
+    slack: dict[int, IntArray] = {i: capacity.allocatable[i] - capacity.used[i] - need for i, need in load.items()}
+    freed_by: dict[str, dict[int, IntArray]] = {}
+    for unit in evicted:
+        freed_by[unit.key] = _freed(capacity, unit, slack)
+        for i, amount in freed_by[unit.key].items():
+            slack[i] = slack[i] + amount
+    if any((room < 0).any() for room in slack.values()):
         return None
     protected = {p for b in candidates.budgets for p in b.pods}
 
     def order(unit: VictimUnit) -> tuple[bool, int, int, str]:
-        guarded = any(p.key in protected for p in unit.pods)
+        guarded = bool(protected) and any(p.key in protected for p in unit.pods)
         return (not guarded, -unit.priority, -len(unit.pods), unit.key)
 
+    kept: set[str] = set()
     for unit in sorted(evicted, key=order):
-        remaining = [u for u in evicted if u is not unit]
-        if fits_after(capacity, load, remaining):
-            evicted = remaining
-    return sorted(evicted, key=lambda u: u.key)
+        freed = freed_by[unit.key]
+        if all(((slack[i] - amount) >= 0).all() for i, amount in freed.items()):
+            for i, amount in freed.items():
+                slack[i] = slack[i] - amount
+            kept.add(unit.key)
+    return sorted((u for u in evicted if u.key not in kept), key=lambda u: u.key)
+
+
+def _freed(capacity: Capacity, unit: VictimUnit, loaded: Mapping[int, IntArray]) -> dict[int, IntArray]:
+    """What evicting a unit frees on the loaded nodes (elsewhere it frees nothing the gang uses)."""
+    freed: dict[int, IntArray] = {}
+    for pod in unit.pods:
+        i = capacity.tree.index.get(pod.node)
+        if i is None or i not in loaded:
+            continue
+        known = {r: a for r, a in pod.requests.items() if r in capacity.column}
+        freed[i] = freed.get(i, np.zeros(len(capacity.resources), dtype=np.int64)) + capacity.vector(known)
+    return freed

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 VictimCost = tuple[int, int, int, int]  # (PDB violations, highest rank, sum of ranks per pod, pods)
 
@@ -55,9 +56,18 @@ class Candidates:
     budgets: tuple[Budget, ...]
     rank: Mapping[str, int]  # unit key -> rank (1 = lowest priority among candidates)
 
-    @property
+    @cached_property
     def by_key(self) -> dict[str, VictimUnit]:
         return {u.key: u for u in self.units}
+
+    @cached_property
+    def by_node(self) -> dict[str, list[VictimUnit]]:
+        """Units with a pod on each node (a whole-group unit appears under each of its nodes)."""
+        out: dict[str, list[VictimUnit]] = {}
+        for unit in self.units:
+            for node in {p.node for p in unit.pods}:
+                out.setdefault(node, []).append(unit)
+        return out
 
     def cost(self, chosen: Iterable[str]) -> VictimCost:
         units = [self.by_key[k] for k in chosen]

@@ -131,19 +131,18 @@ def test_equal_priority_is_never_preempted() -> None:
     assert not plan.victims
 
 
-def test_cp_sat_beats_reverse_reprieve_when_the_greedy_picks_the_wrong_domain() -> None:
-    # Rack 0 has free room but its occupants are pricier; rack 1's are cheap. Greedy places on the emptiest
-    # domain first (rack 0) and must evict a priority-50 pod; the joint model evicts two priority-1 pods.
-    nodes = grid(blocks=1, racks=2, nodes=2)
-    units = [running("ml/r0", 50, ("z0-b0-r0-n0", FULL))]
-    units += [running(f"ml/r1-{i}", 1, (f"z0-b0-r1-n{i}", FULL)) for i in range(2)]
-    g = gang("high", (2, shape(gpu=8).obj()), required=[RACK])
+def test_cp_sat_beats_reverse_reprieve_when_the_greedy_picks_the_wrong_nodes() -> None:
+    # Without a Required level the baseline makes room where the emptied cluster places the gang (the first
+    # nodes in tree order) and evicts priority-50 pods there; the joint model evicts priority-1 pods instead.
+    nodes = grid(blocks=1, racks=1, nodes=4)
+    units = [running(f"ml/n{i}", 50 if i < 2 else 1, (f"z0-b0-r0-n{i}", FULL)) for i in range(4)]
+    g = gang("high", (2, shape(gpu=8).obj()))
     exact = decide(nodes, units, g)
     greedy = decide(nodes, units, g, greedy_only=True)
     assert exact.victim_cost is not None
     assert greedy.victim_cost is not None
     assert exact.victim_cost < greedy.victim_cost
-    assert set(exact.victims) == {"ml/r1-0", "ml/r1-1"}
+    assert set(exact.victims) == {"ml/n2", "ml/n3"}
 
 
 def test_a_cordoned_node_is_not_made_room_on() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from importlib import metadata
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -10,10 +11,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, TaskID
 
-from scheduler.cli.render import decisions_table, render_scenario
+from scheduler.cli.render import comparison_table, decisions_table, render_scenario
+from scheduler.sim.generate import ARRIVAL
 from scheduler.sim.replay import decide
-from scheduler.sim.scenario import ScenarioError, load_scenario
+from scheduler.sim.report import summarize, write_report
+from scheduler.sim.scenario import Policy, Scenario, ScenarioError, load_scenario
+from scheduler.sim.simulator import SimResult, Simulation
 
 app = typer.Typer(
     name="phalanx",
@@ -21,7 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-BUNDLED = ("demo",)
+BUNDLED = ("demo", "contended", "scale")
 
 
 @app.command()
@@ -30,8 +35,15 @@ def simulate(
         str,
         typer.Argument(help=f"A scenario YAML file, or the name of a bundled one ({', '.join(BUNDLED)})."),
     ] = "demo",
+    policy: Annotated[
+        list[Policy] | None,
+        typer.Option("--policy", "-p", help="Policies to compare (default: the scenario's, else all)."),
+    ] = None,
+    report_dir: Annotated[
+        Path | None, typer.Option(help="Where to write report.json and charts (default: reports/<scenario>).")
+    ] = None,
 ) -> None:
-    """Load a scenario into an in-memory cluster, show it, and decide every pending gang with the engine."""
+    """Replay a scenario on an in-memory cluster with each policy, and compare them in a report."""
     console = Console()
     try:
         with _scenario_path(scenario) as path:
@@ -40,11 +52,39 @@ def simulate(
         console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(code=2) from exc
     render_scenario(console, loaded)
-    _, decisions = decide(loaded)
-    console.print(decisions_table(decisions))
-    scheduled = [d for d in decisions if d.scheduled]
-    pods = sum(len(d.plan.assignments) for d in scheduled if d.plan)
-    console.print(f"{len(scheduled)}/{len(decisions)} units scheduled, {pods} pods placed.", highlight=False)
+    at_start = tuple(p for p in loaded.pods if not float(p.metadata.annotations.get(ARRIVAL, 0) or 0))
+    if at_start:
+        _, decisions = decide(replace(loaded, pods=at_start))
+        console.print(decisions_table(decisions, title="Decisions at t=0 (phalanx, queue order: priority, then age)"))
+        scheduled = [d for d in decisions if d.scheduled]
+        pods = sum(len(d.plan.assignments) for d in scheduled if d.plan)
+        console.print(f"{len(scheduled)}/{len(decisions)} units scheduled, {pods} pods placed.", highlight=False)
+    policies = policy or loaded.simulation.policies
+    try:
+        results = _replay(console, loaded, policies)
+    except ScenarioError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(code=2) from exc
+    summaries = [summarize(r) for r in results]
+    console.print(comparison_table(summaries))
+    folder = report_dir or Path("reports") / loaded.name
+    files = write_report(loaded.name, results, summaries, folder)
+    console.print("Report: " + ", ".join(str(f) for f in files), highlight=False)
+
+
+def _replay(console: Console, scenario: Scenario, policies: list[Policy]) -> list[SimResult]:
+    results = []
+    with Progress(console=console, transient=True) as progress:
+        for policy in policies:
+            task = progress.add_task(f"simulating {policy.value}", total=1.0)
+
+            def advance(fraction: float, task: TaskID = task) -> None:
+                progress.update(task, completed=fraction)
+
+            simulation = Simulation(scenario, policy, progress=advance)
+            results.append(simulation.run())
+            progress.update(task, completed=1.0)
+    return results
 
 
 @app.command()

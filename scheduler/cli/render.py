@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.table import Table
 
 from scheduler.api.core import Node, Pod
 from scheduler.api.membership import pod_group_of
+from scheduler.api.podgroup import PodGroup
 from scheduler.api.priority import group_priority, priority_class_values
 from scheduler.api.quantity import format_scheduler_units
 from scheduler.engine.cycle import Decision
+from scheduler.sim.generate import ARRIVAL
+from scheduler.sim.report import Summary
 from scheduler.sim.scenario import Scenario
 
 GPU = "nvidia.com/gpu"
 
 
-def decisions_table(decisions: list[Decision]) -> Table:
+def decisions_table(decisions: list[Decision], title: str = "Decisions (queue order: priority, then age)") -> Table:
     """One row per scheduling unit, in the order the queue decided them."""
-    table = Table(title="Decisions (queue order: priority, then creation time)", title_justify="left")
+    table = Table(title=title, title_justify="left")
     for name in ("Unit", "Priority", "Result", "Placement", "Nodes", "Preempted", "Solver", "Time", "Why"):
         table.add_column(name, overflow="fold")
     for decision in decisions:
@@ -91,12 +95,20 @@ def cluster_table(scenario: Scenario) -> Table:
     return table
 
 
-def groups_table(scenario: Scenario) -> Table:
+def groups_table(scenario: Scenario, limit: int = 15) -> Table:
     classes = priority_class_values(list(scenario.priority_classes))
-    table = Table(title="Pod groups", title_justify="left")
+    more = max(0, len(scenario.pod_groups) - limit)
+    title = "Pod groups" + (f" (first {limit} of {len(scenario.pod_groups)})" if more else "")
+    table = Table(title=title, title_justify="left")
     for name in ("Group", "From", "Policy", "Pods", "Priority", "Topology", "Disruption", "Per-pod requests", "State"):
         table.add_column(name, overflow="fold")
-    for group in sorted(scenario.pod_groups, key=lambda g: (g.metadata.namespace or "", g.metadata.name)):
+
+    def arrival(group: PodGroup) -> float:
+        times = [float(p.metadata.annotations.get(ARRIVAL, 0) or 0) for p in scenario.pods_of(group)]
+        return min(times, default=0.0)
+
+    groups = sorted(scenario.pod_groups, key=lambda g: (arrival(g), g.metadata.namespace or "", g.metadata.name))
+    for group in groups[:limit]:
         pods = scenario.pods_of(group)
         policy = group.spec.scheduling_policy
         priority = group_priority(group.spec, classes, pods)
@@ -135,3 +147,36 @@ def _signatures(pods: list[Pod]) -> str:
         )
         counts[shape] += 1
     return "\n".join(f"{count} x {shape}" for shape, count in counts.items()) or "-"
+
+
+def comparison_table(summaries: list[Summary]) -> Table:
+    """Policies side by side on the same trace."""
+    table = Table(title="Policies on the same trace", title_justify="left")
+    table.add_column("Metric")
+    for summary in summaries:
+        table.add_column(summary.policy, justify="right")
+    resource = summaries[0].resource.rsplit("/", 1)[-1].upper() if summaries else ""
+    rows: list[tuple[str, Callable[[Summary], str]]] = [
+        ("jobs started / completed / never", lambda s: f"{s.started} / {s.completed} / {s.never_started}"),
+        ("mean wait until running", lambda s: _duration(s.mean_wait_s)),
+        ("p95 wait until running", lambda s: _duration(s.p95_wait_s)),
+        (f"{resource} allocated (time average)", lambda s: f"{s.utilisation:.1%}"),
+        (f"{resource} held by running jobs", lambda s: f"{s.useful_utilisation:.1%}"),
+        (f"{resource}-hours held by partial gangs", lambda s: f"{s.partial_hours:,.1f}"),
+        ("preemptions / victim pods", lambda s: f"{s.preemptions} / {s.victim_pods}"),
+        (f"{resource}-hours of work lost to preemption", lambda s: f"{s.lost_hours:,.1f}"),
+        ("multi-pod jobs in one rack / block", lambda s: f"{s.one_rack:.0%} / {s.one_block:.0%}"),
+        ("decision time p50 / p99", lambda s: f"{s.decision_p50_ms:.1f} / {s.decision_p99_ms:.1f} ms"),
+        ("makespan", lambda s: _duration(s.makespan_s)),
+    ]
+    for label, cell in rows:
+        table.add_row(label, *(cell(s) for s in summaries))
+    return table
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

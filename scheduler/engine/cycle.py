@@ -37,6 +37,9 @@ class EngineConfig:
     preemption: bool = True
     allow_pdb_violations: bool = True
     victims_own_pods_only: bool = False
+    # Baselines for comparison: greedy best-fit with reverse reprieve instead of CP-SAT; pods one by one.
+    greedy: bool = False
+    gangs: bool = True
 
 
 @dataclass(frozen=True)
@@ -59,14 +62,22 @@ class Scheduler:
         self.config = config or EngineConfig()
         self._filters: FilterCache | None = None
 
-    def schedule_pending(self, *, evict: Callable[[Decision], None] | None = None) -> list[Decision]:
+    def schedule_pending(
+        self,
+        *,
+        evict: Callable[[Decision], None] | None = None,
+        skip: Callable[[Unit], bool] | None = None,
+    ) -> list[Decision]:
         """One pass over every pending unit, in queue order; each decision sees the ones before it.
 
         A preemption decision is handed to `evict` (which removes the victims), then admitted; without `evict`
-        it stays a nomination and the victims keep running.
+        it stays a nomination and the victims keep running. `skip` lets the caller back off units that
+        nothing has happened to since they last failed.
         """
         decisions = []
-        for unit in pending_units(self.state, self.config.name):
+        for unit in pending_units(self.state, self.config.name, gangs=self.config.gangs):
+            if skip is not None and skip(unit):
+                continue
             decision = self.schedule_one(unit)
             if decision.reason is ScheduledReason.WAITING_FOR_PREEMPTION and evict is not None:
                 evict(decision)
@@ -85,7 +96,7 @@ class Scheduler:
         if self._filters is None or self._filters.tree is not capacity.tree:
             self._filters = FilterCache(capacity.tree)
         # 3-5. Filter and place; preempt if nothing fits.
-        plan = place_gang(capacity, unit.gang, self.config.params, self._filters)
+        plan = place_gang(capacity, unit.gang, self.config.params, self._filters, greedy_only=self.config.greedy)
         if not plan.placed:
             return self._preempt(unit, capacity, plan, started)
         # 6. Validate, then reserve.
@@ -107,7 +118,7 @@ class Scheduler:
             message = f"{placement.explanation}; preemptionPolicy is Never, so the gang waits"
             return Decision(unit, reason, message, placement, time.perf_counter() - started)
         own = self.config.name if self.config.victims_own_pods_only else None
-        units = victim_units(self.state, own_only=own, exclude=unit.key)
+        units = victim_units(self.state, own_only=own, exclude=unit.key, gangs=self.config.gangs)
         pdbs = budgets(self.state, list(self.state.budgets.values()))
         candidates = eligible(units, pdbs, unit.priority)
         plan = preempt_gang(
@@ -117,6 +128,7 @@ class Scheduler:
             self.config.params,
             self._filters,
             allow_violations=self.config.allow_pdb_violations,
+            greedy_only=self.config.greedy,
         )
         elapsed = time.perf_counter() - started
         if not plan.placed:

@@ -15,10 +15,13 @@ from scheduler.engine.state import ClusterState, PodInfo
 from scheduler.solver.victims import Budget, VictimPod, VictimUnit
 
 
-def victim_units(state: ClusterState, *, own_only: str | None = None, exclude: str | None = None) -> list[VictimUnit]:
+def victim_units(
+    state: ClusterState, *, own_only: str | None = None, exclude: str | None = None, gangs: bool = True
+) -> list[VictimUnit]:
     """Every running pod as a unit, grouped whole where its PodGroup's disruptionMode is PodGroup.
 
-    `own_only` names our scheduler when victims are limited to its pods; `exclude` is the preemptor's group.
+    `own_only` names our scheduler when victims are limited to its pods; `exclude` is the preemptor's group;
+    with `gangs` off every pod is its own unit (kube-scheduler's pod-by-pod preemption).
     """
     whole: dict[str, list[PodInfo]] = defaultdict(list)
     units: list[VictimUnit] = []
@@ -30,10 +33,10 @@ def victim_units(state: ClusterState, *, own_only: str | None = None, exclude: s
         if exclude is not None and info.group_key == exclude:
             continue
         group = state.groups.get(info.group_key) if info.group_key else None
-        if group is not None and group.spec.disruption_mode is DisruptionMode.POD_GROUP:
+        if gangs and group is not None and group.spec.disruption_mode is DisruptionMode.POD_GROUP:
             whole[info.group_key or ""].append(info)
             continue
-        priority = _priority(state, info)
+        priority = _priority(state, info, gangs)
         units.append(VictimUnit(info.key, priority, (_victim_pod(info),)))
     for key, members in whole.items():
         group = state.groups[key]
@@ -59,8 +62,8 @@ def budgets(state: ClusterState, pdbs: list[PodDisruptionBudget]) -> list[Budget
     return out
 
 
-def _priority(state: ClusterState, info: PodInfo) -> int:
-    group = state.groups.get(info.group_key) if info.group_key else None
+def _priority(state: ClusterState, info: PodInfo, gangs: bool = True) -> int:
+    group = state.groups.get(info.group_key) if info.group_key and gangs else None
     if group is not None:
         priority = group_priority(group.spec, state.priority_classes, [info.pod])
         if priority is not None:

@@ -35,14 +35,18 @@ class Unit:
         return (-self.priority, self.created, self.key)
 
 
-def pending_units(state: ClusterState, scheduler_name: str) -> list[Unit]:
-    """Every unit with pods of ours still to place, in queue order."""
+def pending_units(state: ClusterState, scheduler_name: str, *, gangs: bool = True) -> list[Unit]:
+    """Every unit with pods of ours still to place, in queue order.
+
+    With `gangs` off every pod is its own unit, as kube-scheduler's default profile sees them (the baseline
+    that shows partial gangs and deadlock).
+    """
     units: list[Unit] = []
     seen_groups: set[str] = set()
     for info in state.pods.values():
         if info.scheduler_name != scheduler_name or info.node is not None:
             continue
-        if info.group_key is None:
+        if info.group_key is None or not gangs:
             units.append(_single(state, info))
         elif info.group_key not in seen_groups:
             seen_groups.add(info.group_key)

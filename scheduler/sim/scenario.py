@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ from scheduler.api.meta import ObjectMeta
 from scheduler.api.podgroup import PodGroup
 from scheduler.api.validation import label_key_error
 from scheduler.api.workload import Workload
+from scheduler.sim.generate import ClusterGenerator, WorkloadGenerator
 
 DEFAULT_TOPOLOGY_LEVELS = (
     "topology.kubernetes.io/zone",
@@ -32,11 +34,27 @@ DEFAULT_TOPOLOGY_LEVELS = (
 SCENARIO_API_VERSION = "sim.phalanx.dev/v1alpha1"
 
 
+class Policy(StrEnum):
+    """What `phalanx simulate` compares on the same trace."""
+
+    PHALANX = "phalanx"  # gangs, CP-SAT placement and preemption
+    GREEDY = "greedy"  # gangs, greedy best-fit, reverse-reprieve preemption (upstream, Volcano)
+    POD_BY_POD = "pod-by-pod"  # kube-scheduler's default: no gangs
+
+
+class SimulationSpec(ApiModel):
+    horizon_seconds: Annotated[float, Field(gt=0)] = 7 * 24 * 3600.0
+    policies: Annotated[list[Policy], Field(min_length=1)] = Field(default_factory=lambda: list(Policy))
+
+
 class ScenarioSpec(ApiModel):
     description: str = ""
     topology_levels: Annotated[list[str], Field(min_length=1)] = Field(
         default_factory=lambda: list(DEFAULT_TOPOLOGY_LEVELS)
     )
+    cluster: ClusterGenerator | None = None
+    workload: WorkloadGenerator | None = None
+    simulation: SimulationSpec = Field(default_factory=SimulationSpec)
 
     @field_validator("topology_levels")
     @classmethod
@@ -85,6 +103,7 @@ class Scenario:
     pods: tuple[Pod, ...]
     budgets: tuple[PodDisruptionBudget, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    simulation: SimulationSpec = field(default_factory=SimulationSpec)
 
     def pods_of(self, group: PodGroup) -> list[Pod]:
         return [
@@ -157,6 +176,17 @@ def _assemble(path: Path, parsed: Sequence[tuple[BaseModel, int]]) -> Scenario:
 
     workloads = [w for w in buckets[Workload] if isinstance(w, Workload)]
     groups = [g for g in buckets[PodGroup] if isinstance(g, PodGroup)]
+    nodes = [n for n in buckets[Node] if isinstance(n, Node)]
+    pods = [p for p in buckets[Pod] if isinstance(p, Pod)]
+    if settings.spec.cluster is not None:
+        nodes.extend(settings.spec.cluster.nodes())
+    if settings.spec.workload is not None:
+        generated_groups, generated_pods = settings.spec.workload.objects()
+        groups.extend(generated_groups)
+        pods.extend(generated_pods)
+    names = [n.metadata.name for n in nodes]
+    if len(set(names)) != len(names):
+        raise ScenarioError(f"{path}: generated node names clash with explicit ones")
     explicit = {(g.metadata.namespace, g.metadata.name) for g in groups}
     for workload in workloads:
         for stamped in stamp_pod_groups(workload):
@@ -168,7 +198,6 @@ def _assemble(path: Path, parsed: Sequence[tuple[BaseModel, int]]) -> Scenario:
                 )
             groups.append(stamped)
 
-    pods = [p for p in buckets[Pod] if isinstance(p, Pod)]
     group_refs = {(g.metadata.namespace, g.metadata.name) for g in groups}
     warnings = [
         f"Pod {p.metadata.namespace}/{p.metadata.name} names PodGroup {name!r}, which does not exist: it will wait"
@@ -180,13 +209,14 @@ def _assemble(path: Path, parsed: Sequence[tuple[BaseModel, int]]) -> Scenario:
         name=settings.metadata.name or path.stem,
         description=settings.spec.description,
         topology_levels=tuple(settings.spec.topology_levels),
-        nodes=tuple(n for n in buckets[Node] if isinstance(n, Node)),
+        nodes=tuple(nodes),
         priority_classes=tuple(c for c in buckets[PriorityClass] if isinstance(c, PriorityClass)),
         workloads=tuple(workloads),
         pod_groups=tuple(groups),
         pods=tuple(pods),
         budgets=tuple(b for b in buckets[PodDisruptionBudget] if isinstance(b, PodDisruptionBudget)),
         warnings=tuple(warnings),
+        simulation=settings.spec.simulation,
     )
 
 

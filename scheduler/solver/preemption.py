@@ -58,10 +58,12 @@ def preempt_gang(
         base = place_gang(emptied, gang, params, cache)
     pods = sum(len(u.pods) for u in candidates.units)
     if not base.placed:
+        # The placement explanation said what filtered the nodes; only its topology verdict is new here.
+        verdict = base.explanation.rsplit("; ", 1)[-1]
         why = (
-            f"even with all {pods} lower-priority pods evicted, {base.explanation}"
+            f"even with all {pods} lower-priority pods evicted, {verdict}"
             if pods
-            else f"no running pod has a lower priority; {base.explanation}"
+            else "no running pod has a lower priority"
         )
         return finish(SolverStatus.INFEASIBLE, explanation=f"preemption cannot help: {why}")
     ctx = GangContext(tree, emptied, gang, fit_gang(emptied, cache, gang))

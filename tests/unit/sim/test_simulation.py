@@ -1,0 +1,150 @@
+"""The simulator: deterministic, loses and duplicates nothing, shows the pod-by-pod deadlock, reports truthfully."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from scheduler.sim.report import summarize, write_report
+from scheduler.sim.scenario import Policy, Scenario, load_scenario
+from scheduler.sim.simulator import SimResult, Simulation
+
+BUNDLED = Path(__file__).resolve().parents[3] / "scheduler" / "sim" / "scenarios"
+
+# Two gangs that each need three quarters of the cluster, their pods created interleaved: a scheduler that
+# places pods one by one gives each gang half the nodes and neither can ever run.
+DEADLOCK = (
+    """\
+apiVersion: sim.phalanx.dev/v1alpha1
+kind: Scenario
+metadata: {name: deadlock}
+spec:
+  simulation: {horizonSeconds: 7200}
+"""
+    + "".join(
+        f"""---
+apiVersion: v1
+kind: Node
+metadata: {{name: n{i}, labels: {{kubernetes.io/hostname: n{i}}}}}
+status:
+  allocatable: {{cpu: "8", nvidia.com/gpu: 8, pods: 110}}
+  conditions: [{{type: Ready, status: "True"}}]
+"""
+        for i in range(4)
+    )
+    + "".join(
+        f"""---
+apiVersion: scheduling.phalanx.dev/v1alpha1
+kind: PodGroup
+metadata: {{name: {g}, namespace: ml}}
+spec: {{schedulingPolicy: {{gang: {{minCount: 3}}}}}}
+"""
+        for g in ("a", "b")
+    )
+    + "".join(
+        f"""---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {g}{i}
+  namespace: ml
+  labels: {{scheduling.phalanx.dev/pod-group: {g}}}
+  creationTimestamp: "2026-01-01T00:00:{2 * i + (g == "b"):02d}Z"
+  annotations: {{sim.phalanx.dev/run-seconds: "600"}}
+spec:
+  schedulerName: phalanx
+  containers: [{{name: c, resources: {{limits: {{nvidia.com/gpu: 8}}}}}}]
+"""
+        for i in range(3)
+        for g in ("a", "b")
+    )
+)
+
+
+@pytest.fixture(scope="module")
+def deadlock(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    path = tmp_path_factory.mktemp("sim") / "deadlock.yaml"
+    path.write_text(DEADLOCK)
+    return load_scenario(path)
+
+
+def run(scenario: Scenario, policy: Policy) -> SimResult:
+    return Simulation(scenario, policy, audit=True).run()
+
+
+def test_pod_by_pod_deadlocks_with_partial_gangs_while_phalanx_runs_both(deadlock: Scenario) -> None:
+    pods = summarize(run(deadlock, Policy.POD_BY_POD))
+    gangs = summarize(run(deadlock, Policy.PHALANX))
+    assert pods.never_started == 2
+    assert pods.partial_hours > 0
+    assert gangs.completed == 2
+    assert gangs.partial_hours == 0
+
+
+@pytest.mark.parametrize("policy", list(Policy), ids=lambda p: p.value)
+def test_the_same_seed_gives_the_same_run(policy: Policy) -> None:
+    scenario = load_scenario(BUNDLED / "demo.yaml")
+    first, second = run(scenario, policy), run(scenario, policy)
+    assert first.log == second.log
+    # Everything but wall-clock decision times.
+    untimed = [replace(summarize(r), decision_p50_ms=0.0, decision_p99_ms=0.0) for r in (first, second)]
+    assert untimed[0] == untimed[1]
+
+
+@pytest.mark.parametrize("policy", list(Policy), ids=lambda p: p.value)
+def test_no_pod_is_lost_or_duplicated_and_no_node_overcommitted(policy: Policy) -> None:
+    # audit=True checks every step; here, also the end state of a contended run.
+    scenario = load_scenario(BUNDLED / "demo.yaml")
+    result = run(scenario, policy)
+    starts = [e for e in result.log if e["event"] == "start"]
+    for job in result.jobs:
+        if job.finished is not None:
+            assert job.started is not None
+            assert job.finished >= job.started
+    assert len({e["job"] for e in starts}) == sum(j.started is not None for j in result.jobs)
+
+
+def test_the_report_files_exist_and_agree_with_the_event_log(tmp_path: Path) -> None:
+    scenario = load_scenario(BUNDLED / "demo.yaml")
+    results = [run(scenario, p) for p in Policy]
+    summaries = [summarize(r) for r in results]
+    files = write_report(scenario.name, results, summaries, tmp_path)
+    assert sorted(f.name for f in files) == ["comparison.png", "report.json", "utilisation.png", "waits.png"]
+    for f in files:
+        assert f.stat().st_size > 0
+    data = json.loads((tmp_path / "report.json").read_text())
+    for summary in summaries:
+        entry = data["policies"][summary.policy]
+        events = entry["events"]
+        assert entry["summary"]["completed"] == sum(e["event"] == "complete" for e in events)
+        assert entry["summary"]["started"] == len({e["job"] for e in events if e["event"] == "start"})
+        assert entry["summary"]["victim_pods"] == sum(len(e["victims"]) for e in events if e["event"] == "preempt")
+        assert entry["summary"]["preemptions"] == sum(e["event"] == "preempt" for e in events)
+        assert entry["summary"]["jobs"] == len(entry["jobs"])
+
+
+def test_phalanx_keeps_gangs_whole_and_waits_less_than_pod_by_pod_on_the_demo() -> None:
+    scenario = load_scenario(BUNDLED / "demo.yaml")
+    phalanx, pods = (summarize(run(scenario, p)) for p in (Policy.PHALANX, Policy.POD_BY_POD))
+    assert phalanx.partial_hours < pods.partial_hours
+    assert phalanx.mean_wait_s < pods.mean_wait_s
+    assert phalanx.one_rack > pods.one_rack
+
+
+def test_a_bad_simulation_annotation_is_reported_with_the_pod(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(DEADLOCK.replace('sim.phalanx.dev/run-seconds: "600"', "sim.phalanx.dev/run-seconds: soon", 1))
+    with pytest.raises(Exception, match="run-seconds must be a non-negative number of seconds, got 'soon'"):
+        Simulation(load_scenario(path), Policy.PHALANX)
+
+
+def test_bundled_contended_and_scale_scenarios_load() -> None:
+    contended = load_scenario(BUNDLED / "contended.yaml")
+    assert len(contended.nodes) == 64
+    assert len(contended.pod_groups) == 160
+    scale = load_scenario(BUNDLED / "scale.yaml")
+    assert len(scale.nodes) == 5000
+    assert len(scale.pod_groups) == 2000

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from ortools.sat.python import cp_model
 
 from scheduler.api.podgroup import SolverStatus
@@ -54,17 +55,14 @@ class PlacementModel:
     def _group(self, nodes: Sequence[int], scope_of: dict[int, int]) -> list[list[int]]:
         if len(self.ctx.fits) > 1:
             return [[n] for n in nodes]
-        depths = [d for d in self.ctx.span_depths if d != self.ctx.leaf]
-        classes: dict[tuple[int, ...], list[int]] = defaultdict(list)
-        for n in nodes:
-            key = (
-                scope_of[n],
-                *(int(self.ctx.tree.domain_of[d][n]) for d in depths),
-                int(self.ctx.cap[0, n]),
-                int(self.ctx.cost[0, n]),
-            )
-            classes[key].append(n)
-        return list(classes.values())
+        index = np.asarray(nodes, dtype=np.int64)
+        if not len(index):
+            return []
+        keys = _class_keys(self.ctx, index, scope_of)
+        _, label = np.unique(np.stack([*keys, self.ctx.cost[0, index]], axis=1), axis=0, return_inverse=True)
+        order = np.argsort(label.ravel(), kind="stable")
+        bounds = np.flatnonzero(np.diff(label.ravel()[order])) + 1
+        return [index[chunk].tolist() for chunk in np.split(order, bounds)]
 
     def _variables(self) -> None:
         """x[s, g]: pods of signature s on group g; y[g]: nodes of group g that hold any pod."""
@@ -204,3 +202,32 @@ class PlacementModel:
         if status == cp_model.INFEASIBLE:
             return ModelResult(SolverStatus.INFEASIBLE, None, None, None, len(self.x), wall)
         return ModelResult(SolverStatus.TIMEOUT, None, None, None, len(self.x), wall)
+
+
+def _class_keys(ctx: GangContext, index: IntArray, scope_of: dict[int, int]) -> list[IntArray]:
+    """What makes two nodes interchangeable for one pod shape apart from their packing cost: scope, domain at
+    every preferred level, and how many pods fit."""
+    keys = [np.fromiter((scope_of[int(n)] for n in index), dtype=np.int64, count=len(index))]
+    keys += [ctx.tree.domain_of[d][index].astype(np.int64) for d in ctx.span_depths if d != ctx.leaf]
+    keys.append(ctx.cap[0, index])
+    return keys
+
+
+def prune_dominated(ctx: GangContext, nodes: IntArray, scope_of: dict[int, int]) -> IntArray:
+    """Drop nodes no optimal placement needs (one pod shape only): among nodes of one class (same scope,
+    domains and cap), at most ceil(pods / cap) can hold pods, and a cheaper one always serves at least as well,
+    so only that many of the cheapest are kept. Exact: it removes no optimum, and shrinks 5,000 candidate nodes
+    of a small gang to a few dozen."""
+    if len(ctx.fits) > 1 or not len(nodes):
+        return nodes
+    keys = _class_keys(ctx, nodes, scope_of)
+    cost = ctx.cost[0, nodes]
+    order = np.lexsort((nodes, cost, *reversed(keys)))
+    stacked = np.stack([k[order] for k in keys], axis=1)
+    starts = np.ones(len(order), dtype=np.bool_)
+    starts[1:] = (stacked[1:] != stacked[:-1]).any(axis=1)
+    group_start = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
+    rank = np.arange(len(order)) - group_start
+    cap = ctx.cap[0, nodes[order]]
+    useful = -(-ctx.total // np.maximum(cap, 1))
+    return np.sort(nodes[order][rank < useful])

@@ -57,29 +57,30 @@ def _rank_nodes(ctx: GangContext, start: int, end: int) -> list[int]:
     keep = ubs > 0
     idx, ubs = idx[keep], ubs[keep]
     cost = ctx.cost[:, idx].min(axis=0) if len(idx) else ubs
-    return [int(i) for i in idx[np.lexsort((idx, cost, -ubs))]]
+    return idx[np.lexsort((idx, cost, -ubs))].tolist()  # type: ignore[no-any-return]
 
 
 def _choose(ubs: IntArray, need: int) -> list[int]:
     """Indices of the fewest units whose capacity reaches `need`, the last one swapped for the tightest fit.
 
-    `ubs` is in preference order; when the units cannot reach `need`, every unit with room is returned.
+    `ubs` is in preference order (ties keep it); when the units cannot reach `need`, every unit with room is
+    returned.
     """
-    order = sorted(range(len(ubs)), key=lambda i: -int(ubs[i]))
-    chosen: list[int] = []
-    total = 0
-    for i in order:
-        if total >= need or ubs[i] <= 0:
-            break
-        chosen.append(i)
-        total += int(ubs[i])
-    if total < need or not chosen:
-        return chosen
-    short = need - (total - int(ubs[chosen[-1]]))
-    taken = set(chosen[:-1])
-    fitting = [i for i in range(len(ubs)) if i not in taken and ubs[i] >= short]
-    best = min(fitting, key=lambda i: (int(ubs[i]), i))
-    return [*chosen[:-1], best]
+    ubs = np.asarray(ubs)
+    order = np.argsort(-ubs, kind="stable")
+    order = order[ubs[order] > 0]
+    reach = np.cumsum(ubs[order])
+    if not len(order) or reach[-1] < need:
+        return [int(i) for i in order]
+    count = int(np.searchsorted(reach, need)) + 1
+    chosen = order[:count]
+    short = need - (int(reach[count - 1]) - int(ubs[chosen[-1]]))
+    fitting = np.ones(len(ubs), dtype=np.bool_)
+    fitting[chosen[:-1]] = False
+    fitting &= ubs >= short
+    candidates = np.flatnonzero(fitting)
+    best = candidates[np.lexsort((candidates, ubs[candidates]))[0]]  # tightest, then earliest
+    return [*(int(i) for i in chosen[:-1]), int(best)]
 
 
 def _fill(ctx: GangContext, nodes: list[int], free: dict[int, IntArray], counts: Counts) -> int:

@@ -17,7 +17,7 @@ import numpy as np
 
 from scheduler.api.podgroup import SolverStatus
 from scheduler.solver.context import GangContext, Region, score_counts
-from scheduler.solver.cpsat import PlacementModel
+from scheduler.solver.cpsat import PlacementModel, prune_dominated
 from scheduler.solver.explain import infeasible_explanation, unknown_keys_explanation
 from scheduler.solver.filters import FilterCache, fit_gang
 from scheduler.solver.greedy import Counts, greedy_counts
@@ -101,8 +101,13 @@ def place_gang(
             chosen, excluded = _shortlist(ctx, pending, best_score, params.max_model_nodes)
             if not chosen:
                 break  # nothing left could improve the plan
-            nodes = sorted({n for r in chosen for n in range(r.start, r.end) if ctx.node_ub[n] > 0})
-            model = PlacementModel(ctx, nodes, {n: r.scope for r in chosen for n in range(r.start, r.end)}, free)
+            candidates = np.concatenate([np.arange(r.start, r.end) for r in chosen])
+            scopes_of = np.concatenate([np.full(r.end - r.start, r.scope) for r in chosen])
+            usable = ctx.node_ub[candidates] > 0
+            candidates, scopes_of = candidates[usable], scopes_of[usable]
+            scope_of = dict(zip(candidates.tolist(), scopes_of.tolist(), strict=True))
+            nodes = prune_dominated(ctx, candidates, scope_of).tolist()
+            model = PlacementModel(ctx, nodes, {n: scope_of[n] for n in nodes}, free)
             if best is not None:
                 model.hint(best)
             budget = deadline - time.perf_counter()

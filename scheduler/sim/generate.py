@@ -17,8 +17,9 @@ from scheduler.api.podgroup import POD_GROUP_LABEL, PodGroup
 from scheduler.api.policy import DisruptionMode, TopologyConstraint
 from scheduler.api.quantity import to_scheduler_units
 
-ARRIVAL = "sim.phalanx.dev/arrival-seconds"
+ARRIVAL = "sim.phalanx.dev/arrival-seconds"  # on a Pod (its job arrives) or a Node (it joins)
 RUN = "sim.phalanx.dev/run-seconds"
+REMOVAL = "sim.phalanx.dev/removal-seconds"  # on a Node: when it leaves the cluster
 ZONE, BLOCK, RACK, HOST = (
     "topology.kubernetes.io/zone",
     "network.phalanx.dev/block",

@@ -20,15 +20,18 @@ from typing import Any
 
 import numpy as np
 
-from scheduler.api.core import Pod
+from scheduler.api.core import Node, Pod
 from scheduler.api.podgroup import ScheduledReason
 from scheduler.engine.cycle import Decision, EngineConfig, Scheduler
+from scheduler.engine.executor import Executor
 from scheduler.engine.state import ClusterState, pod_info
 from scheduler.engine.units import Unit
-from scheduler.sim.generate import ARRIVAL, RUN
+from scheduler.sim.cluster import SimCluster
+from scheduler.sim.generate import ARRIVAL, REMOVAL, RUN
 from scheduler.sim.replay import SCHEDULER_NAME, load_state
 from scheduler.sim.scenario import Policy, Scenario, ScenarioError
 from scheduler.solver.problem import SolverParams
+from scheduler.topology.nodes import strip_node
 
 DEFAULT_RUN_SECONDS = 3600.0
 
@@ -38,8 +41,11 @@ class SimulationInvariantError(AssertionError):
 
 
 class Kind(IntEnum):
-    COMPLETE = 0  # before arrivals at the same instant: what finishes frees room for what arrives
-    ARRIVE = 1
+    # At one instant: nodes change first, then what finishes frees room, then what arrives.
+    NODE_ADD = 0
+    NODE_REMOVE = 1
+    COMPLETE = 2
+    ARRIVE = 3
 
 
 @dataclass
@@ -67,7 +73,8 @@ class Job:
 @dataclass(frozen=True)
 class Sample:
     t: float
-    allocated: int  # of the measured resource, by every bound pod
+    capacity: int  # of the measured resource, on the nodes present
+    allocated: int  # by every bound pod
     running: int  # by pods of running jobs
     partial: int  # by bound pods of jobs that cannot run
 
@@ -110,6 +117,7 @@ class Simulation:
         self.progress = progress
         self.state = self._empty_state()
         self.scheduler = Scheduler(self.state, config_for(policy, params or SolverParams()))
+        self.executor = Executor(self.state, SimCluster(self.state, self._interrupt))
         self.jobs: dict[str, Job] = {}
         self.job_of: dict[str, Job] = {}
         self.events: list[tuple[float, int, int, str, int]] = []  # (t, kind, seq, job key, epoch)
@@ -124,10 +132,13 @@ class Simulation:
         self.resource = "nvidia.com/gpu" if gpus else "cpu"
         self.capacity = sum(n.allocatable().get(self.resource, 0) for n in scenario.nodes)
         self._build_jobs()
+        self._schedule_nodes()
 
     def _empty_state(self) -> ClusterState:
-        base = replace(self.scenario, pods=())
-        return load_state(base)
+        """Nodes present at t=0 (a node may arrive or leave later, by its sim annotations), no pods yet."""
+        self._nodes = {n.metadata.name: n for n in self.scenario.nodes}
+        present = tuple(n for n in self.scenario.nodes if _node_annotation(n, ARRIVAL) in (None, 0.0))
+        return load_state(replace(self.scenario, pods=(), nodes=present))
 
     # Set-up -----------------------------------------------------------------------------------------------
     def _build_jobs(self) -> None:
@@ -160,6 +171,14 @@ class Simulation:
         self._seq += 1
         heapq.heappush(self.events, (t, kind, self._seq, job.key, job.epoch))
 
+    def _schedule_nodes(self) -> None:
+        for name, node in self._nodes.items():
+            arrival, removal = _node_annotation(node, ARRIVAL), _node_annotation(node, REMOVAL)
+            for t, kind in ((arrival, Kind.NODE_ADD), (removal, Kind.NODE_REMOVE)):
+                if t is not None and (kind is Kind.NODE_REMOVE or t > 0):
+                    self._seq += 1
+                    heapq.heappush(self.events, (t, kind, self._seq, name, 0))
+
     # The loop ---------------------------------------------------------------------------------------------
     def run(self) -> SimResult:
         self._sample()
@@ -167,11 +186,14 @@ class Simulation:
             self.now = self.events[0][0]
             while self.events and self.events[0][0] == self.now:
                 _, kind, _, key, epoch = heapq.heappop(self.events)
-                job = self.jobs[key]
-                if kind is Kind.ARRIVE:
-                    self._arrive(job)
-                elif epoch == job.epoch:
-                    self._complete(job)
+                if kind is Kind.NODE_ADD:
+                    self._add_node(key)
+                elif kind is Kind.NODE_REMOVE:
+                    self._remove_node(key)
+                elif kind is Kind.ARRIVE:
+                    self._arrive(self.jobs[key])
+                elif epoch == self.jobs[key].epoch:
+                    self._complete(self.jobs[key])
             self._schedule()
             self._sample()
             if self.audit:
@@ -194,6 +216,21 @@ class Simulation:
             self.now,
         )
 
+    def _add_node(self, name: str) -> None:
+        self.state.upsert_node(strip_node(self._nodes[name]))
+        self._freed += 1
+        self.log.append({"t": self.now, "event": "node-added", "node": name})
+
+    def _remove_node(self, name: str) -> None:
+        """A node leaves: its pods go back to pending (their jobs stop), as when a node is drained or lost."""
+        for info in list(self.state.pods.values()):
+            if info.node == name:
+                self.executor.api.release(info.key, f"node {name} removed")
+                self._interrupt(info.key)
+        self.state.remove_node(name)
+        self._freed += 1
+        self.log.append({"t": self.now, "event": "node-removed", "node": name})
+
     def _arrive(self, job: Job) -> None:
         for key in job.pods:
             self.state.upsert_pod(pod_info(job.priority_pods[key]))
@@ -210,9 +247,7 @@ class Simulation:
         decisions = self.scheduler.schedule_pending(evict=self._evict, skip=self._backing_off)
         for decision in decisions:
             self._record(decision)
-        for info in list(self.state.pods.values()):
-            if info.assumed:  # the in-memory API confirms every binding at once
-                self.state.upsert_pod(replace(info, assumed=False))
+            self.executor.bind(decision)
         for job in self.jobs.values():
             if job.running_since is None and job.finished is None:
                 bound = sum(1 for k in job.pods if k in self.state.pods and self.state.pods[k].node)
@@ -242,19 +277,26 @@ class Simulation:
 
     def _evict(self, decision: Decision) -> None:
         assert decision.plan is not None
-        victims = decision.plan.victim_pods
-        self.log.append({"t": self.now, "event": "preempt", "preemptor": decision.unit.key, "victims": list(victims)})
-        for key in victims:
-            info = self.state.pods[key]
-            self.state.upsert_pod(replace(info, node=None, assumed=False, phase="Pending"))
-            job = self.job_of[key]
-            if job.running_since is not None:
-                job.lost += (self.now - job.running_since) * self._usage(job)
-                job.running_since = None
-                job.epoch += 1
-                job.interruptions += 1
-                self.log.append({"t": self.now, "event": "interrupt", "job": job.key})
+        self.log.append(
+            {
+                "t": self.now,
+                "event": "preempt",
+                "preemptor": decision.unit.key,
+                "victims": list(decision.plan.victim_pods),
+            }
+        )
+        self.executor.evict(decision)
         self._freed += 1
+
+    def _interrupt(self, pod: str) -> None:
+        """A running job that loses a pod stops; its work so far is lost."""
+        job = self.job_of[pod]
+        if job.running_since is not None:
+            job.lost += (self.now - job.running_since) * self._usage(job)
+            job.running_since = None
+            job.epoch += 1
+            job.interruptions += 1
+            self.log.append({"t": self.now, "event": "interrupt", "job": job.key})
 
     def _start(self, job: Job) -> None:
         if job.started is None:
@@ -293,6 +335,8 @@ class Simulation:
 
     def _sample(self) -> None:
         allocated = running = 0
+        tree = self.state.nodes.tree()
+        capacity = sum(n.allocatable.get(self.resource, 0) for n in tree.nodes)
         for info in self.state.pods.values():
             if not info.holds_capacity:
                 continue
@@ -301,7 +345,20 @@ class Simulation:
             job = self.job_of.get(info.key)
             if job is not None and job.running_since is not None:
                 running += amount
-        self.samples.append(Sample(self.now, allocated, running, allocated - running))
+        self.samples.append(Sample(self.now, capacity, allocated, running, allocated - running))
+
+
+def _node_annotation(node: Node, key: str) -> float | None:
+    raw = node.metadata.annotations.get(key)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        raise ScenarioError(f"Node {node.metadata.name}: annotation {key} must be a non-negative number, got {raw!r}")
+    return value
 
 
 def _annotation(pod: Pod, key: str, default: float) -> float:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from scheduler.api.core import Node
+from scheduler.sim.generate import ARRIVAL, REMOVAL
 from scheduler.sim.report import summarize, write_report
 from scheduler.sim.scenario import Policy, Scenario, load_scenario
 from scheduler.sim.simulator import SimResult, Simulation
@@ -148,3 +150,35 @@ def test_bundled_contended_and_scale_scenarios_load() -> None:
     scale = load_scenario(BUNDLED / "scale.yaml")
     assert len(scale.nodes) == 5000
     assert len(scale.pod_groups) == 2000
+
+
+def annotated(node: Node, annotations: dict[str, str]) -> Node:
+    return node.model_copy(update={"metadata": node.metadata.model_copy(update={"annotations": annotations})})
+
+
+def test_a_node_that_leaves_stops_its_jobs_which_resume_elsewhere(deadlock: Scenario) -> None:
+    # Three nodes at first, a fourth joins at t=100: the gang of three starts at 0 on n0-n2, loses n0 at 300,
+    # and starts again from scratch on the three nodes left.
+    timing = {"n0": {REMOVAL: "300"}, "n3": {ARRIVAL: "100"}}
+    nodes = tuple(
+        n.model_copy(
+            update={"metadata": n.metadata.model_copy(update={"annotations": timing.get(n.metadata.name, {})})}
+        )
+        for n in deadlock.nodes
+    )
+    scenario = replace(deadlock, nodes=nodes, pods=tuple(p for p in deadlock.pods if p.metadata.name[0] == "a"))
+    result = run(scenario, Policy.PHALANX)
+    (job,) = result.jobs
+    assert [e["event"] for e in result.log if e["event"].startswith("node")] == ["node-added", "node-removed"]
+    assert job.started == 0
+    assert job.interruptions == 1
+    assert job.lost == 300 * 24  # 300 s of three 8-GPU pods thrown away
+    assert job.finished == 300 + 600
+
+
+def test_a_node_that_joins_later_unblocks_a_waiting_gang(deadlock: Scenario) -> None:
+    late = [annotated(n, {ARRIVAL: "1000"}) if n.metadata.name in ("n2", "n3") else n for n in deadlock.nodes]
+    scenario = replace(deadlock, nodes=tuple(late), pods=tuple(p for p in deadlock.pods if p.metadata.name[0] == "a"))
+    result = run(scenario, Policy.PHALANX)
+    (job,) = result.jobs
+    assert job.started == 1000

@@ -88,6 +88,52 @@ def _replay(console: Console, scenario: Scenario, policies: list[Policy]) -> lis
 
 
 @app.command()
+def run(
+    kubeconfig: Annotated[
+        str | None, typer.Option(help="Kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster).")
+    ] = None,
+    context: Annotated[str | None, typer.Option(help="Kubeconfig context.")] = None,
+    scheduler_name: Annotated[str, typer.Option(help="Pods with this schedulerName are ours.")] = "phalanx",
+    level: Annotated[
+        list[str] | None, typer.Option("--level", help="Topology level label keys, widest first (repeat).")
+    ] = None,
+    time_limit: Annotated[float, typer.Option(help="Solver time limit per decision, seconds.")] = 1.0,
+    no_preemption: Annotated[bool, typer.Option(help="Never preempt.")] = False,
+    forbid_pdb_violations: Annotated[bool, typer.Option(help="Never violate a PodDisruptionBudget.")] = False,
+    own_victims_only: Annotated[bool, typer.Option(help="Only preempt pods this scheduler placed.")] = False,
+    qps: Annotated[float, typer.Option(help="Client-side API rate limit.")] = 500.0,
+    log_format: Annotated[str, typer.Option(help="json or console.")] = "json",
+) -> None:
+    """Run the scheduler against a cluster."""
+    import asyncio
+
+    from scheduler.cli.logs import configure
+    from scheduler.kube.connection import KubeconfigError
+    from scheduler.kube.operator import DEFAULT_LEVELS, OperatorConfig, run_operator
+    from scheduler.solver.problem import SolverParams
+
+    configure(json=log_format == "json")
+    config = OperatorConfig(
+        scheduler_name=scheduler_name,
+        levels=tuple(level) if level else DEFAULT_LEVELS,
+        kubeconfig=kubeconfig,
+        context=context,
+        params=SolverParams(time_limit_s=time_limit),
+        preemption=not no_preemption,
+        allow_pdb_violations=not forbid_pdb_violations,
+        victims_own_pods_only=own_victims_only,
+        qps=qps,
+    )
+    try:
+        asyncio.run(run_operator(config))
+    except KubeconfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
 def version() -> None:
     """Print the installed version."""
     typer.echo(f"phalanx {metadata.version('phalanx')}")

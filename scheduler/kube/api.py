@@ -1,0 +1,249 @@
+"""The kube adapter's side of `ClusterApi`: bindings, evictions, status and events through the API server.
+
+Calls are retried on throttling, server errors and dropped connections, rate-limited client-side (a token
+bucket plus a concurrency cap), and logged. Everything here is async; `SyncClusterApi` lets the scheduling
+thread use it by running the coroutines on the operator's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import structlog
+from kubernetes_asyncio import client
+
+from scheduler.api.workload import GROUP, VERSION
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+RETRIABLE = frozenset({429, 500, 502, 503, 504})
+EVENT_MESSAGE_MAX = 1024
+
+
+class TokenBucket:
+    """At most `rate` calls per second on average, bursts of `burst`."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.capacity = rate, float(burst)
+        self.tokens, self.updated = float(burst), time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+class KubeApi:
+    def __init__(self, api: client.ApiClient, *, qps: float = 500.0, burst: int = 1000, concurrency: int = 64) -> None:
+        self.api = api
+        # Typed loosely on purpose: the generated stubs reject the dict bodies and `_content_type` the server
+        # accepts (and needs: merge patches on custom resources).
+        self.core: Any = client.CoreV1Api(api)
+        self.objects: Any = client.CustomObjectsApi(api)
+        self.bucket = TokenBucket(qps, burst)
+        self.slots = asyncio.Semaphore(concurrency)
+
+    async def call(self, what: str, fn: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
+        """Rate-limited call, retried with backoff on retriable failures; the last failure is raised."""
+        delay = 0.05
+        for attempt in range(1, attempts + 1):
+            await self.bucket.take()
+            try:
+                async with self.slots:
+                    return await fn()
+            except client.ApiException as exc:
+                if exc.status not in RETRIABLE or attempt == attempts:
+                    raise
+                headers: Any = exc.headers or {}
+                retry_after = headers.get("Retry-After")
+                wait = float(retry_after) if retry_after and retry_after.isdigit() else delay
+                log.warning("api call retried", call=what, status=exc.status, attempt=attempt, wait=wait)
+            except (TimeoutError, OSError) as exc:
+                if attempt == attempts:
+                    raise
+                wait = delay
+                log.warning("api call retried", call=what, error=str(exc), attempt=attempt, wait=wait)
+            await asyncio.sleep(wait)
+            delay = min(delay * 4, 2.0)
+        raise AssertionError("unreachable")
+
+    # Pods -------------------------------------------------------------------------------------------------
+    async def bind(self, pod: str, node: str) -> None:
+        namespace, name = pod.split("/", 1)
+        body = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": name},
+            "target": {"kind": "Node", "name": node},
+        }
+
+        async def create() -> None:
+            # The server answers a Status the generated client cannot parse: take the raw response.
+            response = await self.core.create_namespaced_pod_binding(name, namespace, body, _preload_content=False)
+            response.release()
+
+        try:
+            await self.call(f"bind {pod}", create)
+        except client.ApiException as exc:
+            if exc.status == 409:  # already bound: fine if it is where we wanted it
+                current = await self.call(f"read {pod}", lambda: self.core.read_namespaced_pod(name, namespace))
+                if current.spec.node_name == node:
+                    return
+            raise
+
+    async def bind_many(self, pairs: Sequence[tuple[str, str]]) -> list[BaseException | None]:
+        """Bind concurrently (within the rate limit); one result per pair, None for success."""
+        results = await asyncio.gather(*(self.bind(pod, node) for pod, node in pairs), return_exceptions=True)
+        return [r if isinstance(r, BaseException) else None for r in results]
+
+    async def set_pod_condition(self, pod: str, condition: Mapping[str, Any]) -> None:
+        namespace, name = pod.split("/", 1)
+        body = {"status": {"conditions": [dict(condition)]}}
+        await self.call(
+            f"condition {pod}",
+            lambda: self.core.patch_namespaced_pod_status(
+                name, namespace, body, _content_type="application/strategic-merge-patch+json"
+            ),
+        )
+
+    async def delete_pod(self, pod: str, grace_seconds: int | None = None) -> None:
+        namespace, name = pod.split("/", 1)
+        options = client.V1DeleteOptions(grace_period_seconds=grace_seconds) if grace_seconds is not None else None
+        try:
+            await self.call(f"delete {pod}", lambda: self.core.delete_namespaced_pod(name, namespace, body=options))
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    async def evict(self, pod: str, reason: str, message: str) -> None:
+        """kube-scheduler's way: DisruptionTarget=True on the victim, a Preempted event, then delete it with
+        its own grace period."""
+        now = _now()
+        condition = {
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": now,
+        }
+        try:
+            await self.set_pod_condition(pod, condition)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        await self.post_event(_pod_ref(pod), "Normal", "Preempted", message)
+        await self.delete_pod(pod)
+
+    # Events -----------------------------------------------------------------------------------------------
+    async def post_event(self, ref: Mapping[str, str], type_: str, reason: str, message: str) -> None:
+        """Events are helpful but auxiliary: a failure is logged, never raised."""
+        namespace = ref.get("namespace", "default")
+        now = _now()
+        body = {
+            "metadata": {"generateName": f"{ref['name']}.", "namespace": namespace},
+            "involvedObject": dict(ref),
+            "type": type_,
+            "reason": reason,
+            "message": message[:EVENT_MESSAGE_MAX],
+            "source": {"component": "phalanx"},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "reportingComponent": "phalanx",
+        }
+        try:
+            await self.call(f"event {reason}", lambda: self.core.create_namespaced_event(namespace, body), attempts=2)
+        except Exception as exc:
+            log.warning("event not posted", reason=reason, object=ref.get("name"), error=str(exc))
+
+    # PodGroups --------------------------------------------------------------------------------------------
+    async def patch_pod_group_status(self, key: str, status: Mapping[str, Any]) -> None:
+        namespace, name = key.split("/", 1)
+        await self.call(
+            f"status {key}",
+            lambda: self.objects.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                namespace,
+                "podgroups",
+                name,
+                {"status": dict(status)},
+                _content_type="application/merge-patch+json",
+            ),
+        )
+
+    async def apply_pod_group(self, body: Mapping[str, Any]) -> None:
+        """Create a PodGroup, or bring its spec and labels in line with `body` if it exists."""
+        namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        try:
+            await self.call(
+                f"create podgroup {name}",
+                lambda: self.objects.create_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "podgroups", dict(body)
+                ),
+            )
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+            patch = {"metadata": {"labels": body["metadata"].get("labels", {})}, "spec": body["spec"]}
+            await self.call(
+                f"patch podgroup {name}",
+                lambda: self.objects.patch_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "podgroups", name, patch, _content_type="application/merge-patch+json"
+                ),
+            )
+
+
+def pod_group_ref(key: str, uid: str | None = None) -> dict[str, str]:
+    namespace, name = key.split("/", 1)
+    ref = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "PodGroup", "namespace": namespace, "name": name}
+    if uid:
+        ref["uid"] = uid
+    return ref
+
+
+def _pod_ref(pod: str) -> dict[str, str]:
+    namespace, name = pod.split("/", 1)
+    return {"apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": name}
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class SyncClusterApi:
+    """`ClusterApi` for the scheduling thread: each call runs on the operator's event loop and waits."""
+
+    def __init__(self, kube: KubeApi, loop: asyncio.AbstractEventLoop, timeout: float = 60.0) -> None:
+        self.kube, self.loop, self.timeout = kube, loop, timeout
+
+    def run(self, coro: Awaitable[T]) -> T:
+        return asyncio.run_coroutine_threadsafe(_wrap(coro), self.loop).result(self.timeout)
+
+    def bind(self, pod: str, node: str) -> None:
+        self.run(self.kube.bind(pod, node))
+
+    def bind_many(self, pairs: Sequence[tuple[str, str]]) -> list[BaseException | None]:
+        return self.run(self.kube.bind_many(pairs))
+
+    def evict(self, pod: str, reason: str, message: str) -> None:
+        self.run(self.kube.evict(pod, reason, message))
+
+    def release(self, pod: str, message: str) -> None:
+        self.run(self.kube.delete_pod(pod, grace_seconds=0))
+
+
+async def _wrap(coro: Awaitable[T]) -> T:
+    return await coro

@@ -1,0 +1,65 @@
+"""Applying watch events to the engine's cache: parse, strip, and keep our own assumptions until confirmed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import structlog
+from pydantic import ValidationError
+
+from scheduler.api.core import Node, Pod, PodDisruptionBudget, PriorityClass
+from scheduler.api.podgroup import PodGroup
+from scheduler.engine.state import ClusterState, pod_info
+from scheduler.kube.inbox import Change
+from scheduler.topology.nodes import strip_node
+
+log = structlog.get_logger(__name__)
+
+
+def apply(state: ClusterState, change: Change) -> bool:
+    """Apply one change; True when it may have freed capacity or changed the cluster (retry waiting units)."""
+    meta = change.body.get("metadata", {})
+    key = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+    try:
+        if change.kind == "pod":
+            return _pod(state, change, key)
+        if change.kind == "node":
+            if change.deleted:
+                return state.remove_node(meta.get("name", ""))
+            return state.upsert_node(strip_node(Node.model_validate(change.body)))
+        if change.kind == "podgroup":
+            if change.deleted:
+                state.remove_group(key)
+            else:
+                state.upsert_group(PodGroup.model_validate(change.body))
+            return True
+        if change.kind == "priorityclass":
+            if change.deleted:
+                state.priority_classes.pop(meta.get("name", ""), None)
+            else:
+                cls = PriorityClass.model_validate(change.body)
+                state.priority_classes[cls.metadata.name] = cls.value
+            return True
+        if change.kind == "pdb":
+            if change.deleted:
+                state.budgets.pop(key, None)
+            else:
+                state.budgets[key] = PodDisruptionBudget.model_validate(change.body)
+            return True
+    except ValidationError as exc:
+        # Bad input is reported, never fatal: the object is left out of the cache until it is fixed.
+        log.warning("object ignored: invalid", kind=change.kind, object=key, error=str(exc.errors()[0]))
+    return False
+
+
+def _pod(state: ClusterState, change: Change, key: str) -> bool:
+    if change.deleted:
+        return state.remove_pod(key) is not None
+    info = pod_info(Pod.model_validate(change.body))
+    current = state.pods.get(key)
+    if current is not None and current.assumed and info.node is None:
+        # Our own binding is in flight: keep the assumption until the server shows it (or we forget it).
+        info = replace(info, node=current.node, assumed=True)
+    freed = current is not None and current.holds_capacity and not info.holds_capacity
+    state.upsert_pod(info)
+    return freed

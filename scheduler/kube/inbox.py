@@ -1,0 +1,37 @@
+"""Watch events, from kopf's event loop to the scheduling thread.
+
+kopf handlers only record what changed; the scheduling thread owns the cache and applies the changes at the
+start of each pass. One writer, so the cache needs no lock and a pass sees a consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["pod", "node", "podgroup", "priorityclass", "pdb"]
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: Kind
+    deleted: bool
+    body: dict[str, Any]
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self._changes: deque[Change] = deque()
+        self.wake = threading.Event()
+
+    def put(self, change: Change) -> None:
+        self._changes.append(change)  # deque appends are atomic: safe from the event loop thread
+        self.wake.set()
+
+    def drain(self) -> list[Change]:
+        out = []
+        while self._changes:
+            out.append(self._changes.popleft())
+        return out

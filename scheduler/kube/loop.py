@@ -1,0 +1,227 @@
+"""The scheduling thread: apply watch events, decide, carry decisions out, and report.
+
+It owns the cache. Each pass:
+1. drain the inbox into the cache;
+2. bind the gangs whose preemption victims are gone (nominations), give up on stale ones;
+3. decide every pending unit (backing off units nothing has happened to since they failed);
+4. evict the victims of new preemptions and reserve their nominated nodes; bind scheduled gangs;
+5. write PodGroup status, pod conditions and events for what changed.
+API failures are logged and reported as SchedulerError; the loop keeps going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from scheduler.api.podgroup import ScheduledReason
+from scheduler.engine.cycle import Decision, EngineConfig, Scheduler
+from scheduler.engine.executor import Executor
+from scheduler.engine.state import ClusterState
+from scheduler.engine.units import Unit
+from scheduler.kube.api import KubeApi, SyncClusterApi, pod_group_ref
+from scheduler.kube.cache import apply
+from scheduler.kube.inbox import Inbox
+from scheduler.kube.status import comparable, pod_group_status
+
+log = structlog.get_logger(__name__)
+MAX_BACKOFF_S = 60.0
+
+
+@dataclass
+class Nomination:
+    decision: Decision
+    victims: frozenset[str]
+    deadline: float
+
+
+class SchedulingLoop(threading.Thread):
+    def __init__(
+        self,
+        state: ClusterState,
+        config: EngineConfig,
+        kube: KubeApi,
+        loop: asyncio.AbstractEventLoop,
+        inbox: Inbox,
+        *,
+        nomination_timeout_s: float = 300.0,
+    ) -> None:
+        super().__init__(name="phalanx-scheduler", daemon=True)
+        self.state, self.kube, self.loop, self.inbox = state, kube, loop, inbox
+        self.api = SyncClusterApi(kube, loop)
+        self.scheduler = Scheduler(state, config)
+        self.executor = Executor(state, self.api)
+        self.nomination_timeout_s = nomination_timeout_s
+        self.nominations: dict[str, Nomination] = {}
+        self.last: dict[str, Decision] = {}
+        self.written: dict[str, dict[str, Any]] = {}
+        self.pod_messages: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._changes = 0  # bumps on anything that may help a waiting unit
+        self._backoff: dict[str, tuple[int, float, float]] = {}  # unit -> (changes seen, retry at, delay)
+        self.passes = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.inbox.wake.set()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.inbox.wake.wait(timeout=1.0)
+            self.inbox.wake.clear()
+            try:
+                self.step()
+            except Exception:
+                log.exception("scheduling pass failed")
+                time.sleep(0.5)
+
+    def step(self) -> None:
+        # 1. Cache.
+        for change in self.inbox.drain():
+            if apply(self.state, change):
+                self._changes += 1
+        # 2. Nominations.
+        self._settle_nominations()
+        # 3-4. Decide and act.
+        decisions = self.scheduler.schedule_pending(skip=self._backing_off)
+        for decision in decisions:
+            self._act(decision)
+        # 5. Report.
+        self._report()
+        self.passes += 1
+
+    def _backing_off(self, unit: Unit) -> bool:
+        seen = self._backoff.get(unit.key)
+        if seen is None:
+            return False
+        changes, retry_at, _ = seen
+        return changes == self._changes and time.monotonic() < retry_at
+
+    def _act(self, decision: Decision) -> None:
+        key = decision.unit.key
+        self.last[key] = decision
+        if decision.reason is ScheduledReason.WAITING_FOR_PREEMPTION and decision.plan is not None:
+            self._preempt(decision)
+            return
+        if decision.reason is not ScheduledReason.SCHEDULED:
+            _, _, delay = self._backoff.get(key, (0, 0.0, 0.5))
+            delay = min(MAX_BACKOFF_S, delay * 2)
+            self._backoff[key] = (self._changes, time.monotonic() + delay, delay)
+            return
+        self._backoff.pop(key, None)
+        outcome = self.executor.bind(decision)
+        if outcome.error:
+            log.warning("binding failed, gang rolled back", unit=key, error=outcome.error)
+            self.last[key] = Decision(decision.unit, ScheduledReason.SCHEDULER_ERROR, outcome.error, decision.plan)
+            self._changes += 1
+            return
+        assert decision.plan is not None
+        log.info(
+            "gang bound",
+            unit=key,
+            pods=len(outcome.bound),
+            domain=decision.plan.domain,
+            solver=decision.plan.status.value,
+            seconds=round(decision.duration_s, 4),
+        )
+        for pod, node in decision.plan.assignments.items():
+            self._spawn(
+                self.kube.post_event(_pod_ref(pod), "Normal", "Scheduled", f"Successfully assigned {pod} to {node}")
+            )
+
+    def _preempt(self, decision: Decision) -> None:
+        assert decision.plan is not None
+        key = decision.unit.key
+        try:
+            self.executor.evict(decision)
+        except Exception as exc:
+            log.warning("eviction failed", unit=key, error=str(exc))
+            self.last[key] = Decision(decision.unit, ScheduledReason.SCHEDULER_ERROR, f"eviction failed: {exc}")
+            return
+        for group in {v for v in decision.plan.victims if v in self.state.groups}:
+            self._event(pod_group_ref(group), "Normal", "Preempted", f"preempted whole to make room for {key}")
+        admitted = self.scheduler.admit(decision)  # reserve the nominated nodes while the victims terminate
+        self.nominations[key] = Nomination(
+            admitted, frozenset(decision.plan.victim_pods), time.monotonic() + self.nomination_timeout_s
+        )
+        log.info("preempting", unit=key, victims=len(decision.plan.victim_pods), units=list(decision.plan.victims))
+
+    def _settle_nominations(self) -> None:
+        for key, nomination in list(self.nominations.items()):
+            if not any(v in self.state.pods for v in nomination.victims):
+                del self.nominations[key]
+                self._act(nomination.decision)
+            elif time.monotonic() > nomination.deadline:
+                del self.nominations[key]
+                assert nomination.decision.plan is not None
+                for pod in nomination.decision.plan.assignments:
+                    self.state.forget(pod)
+                message = "preempted pods did not terminate in time; trying again"
+                self.last[key] = Decision(nomination.decision.unit, ScheduledReason.SCHEDULER_ERROR, message)
+
+    def _report(self) -> None:
+        for key, group in list(self.state.groups.items()):
+            status = pod_group_status(self.state, key, group, self.last.get(key), key in self.nominations)
+            if self.written.get(key) == comparable(status):
+                continue
+            self.written[key] = comparable(status)
+            self._spawn(self._write_status(key, status))
+            decision = self.last.get(key)
+            if decision is not None and not decision.scheduled and status.get("phase") != "Running":
+                self._spawn(
+                    self.kube.post_event(
+                        pod_group_ref(key, group.metadata.uid), "Warning", "FailedScheduling", decision.message
+                    )
+                )
+        for key, decision in self.last.items():
+            if decision.scheduled or key in self.nominations:
+                continue
+            for pod in decision.unit.pending:
+                if self.pod_messages.get(pod.key) == decision.message or pod.key not in self.state.pods:
+                    continue
+                self.pod_messages[pod.key] = decision.message
+                condition = {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable"
+                    if decision.reason is not ScheduledReason.SCHEDULER_ERROR
+                    else "SchedulerError",
+                    "message": decision.message[:32768],
+                }
+                self._spawn(self.kube.set_pod_condition(pod.key, condition))
+                if decision.unit.group is None:
+                    self._spawn(
+                        self.kube.post_event(_pod_ref(pod.key), "Warning", "FailedScheduling", decision.message)
+                    )
+
+    async def _write_status(self, key: str, status: dict[str, Any]) -> None:
+        try:
+            await self.kube.patch_pod_group_status(key, status)
+        except Exception as exc:
+            self.written.pop(key, None)  # try again next pass
+            log.warning("status not written", podgroup=key, error=str(exc))
+
+    def _event(self, ref: dict[str, str], type_: str, reason: str, message: str) -> None:
+        self._spawn(self.kube.post_event(ref, type_, reason, message))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Fire and forget on the event loop: status and events must not slow scheduling down."""
+        asyncio.run_coroutine_threadsafe(_quiet(coro), self.loop)
+
+
+async def _quiet(coro: Coroutine[Any, Any, Any]) -> None:
+    try:
+        await coro
+    except Exception as exc:
+        log.warning("background api call failed", error=str(exc))
+
+
+def _pod_ref(pod: str) -> dict[str, str]:
+    namespace, name = pod.split("/", 1)
+    return {"apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": name}

@@ -1,0 +1,124 @@
+"""`phalanx run`: kopf embedded, so our main owns logging, configuration and shutdown.
+
+Watches go through `kopf.on.event` only: no cause handlers, so no finalizers or annotations on anyone's
+pods. The handlers hand changes to the scheduling thread (kube/loop.py); Workloads are reconciled here, on
+the event loop, because that is only API work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+import structlog
+from kubernetes_asyncio import client
+
+from scheduler.engine.cycle import EngineConfig
+from scheduler.engine.state import ClusterState
+from scheduler.kube.api import KubeApi
+from scheduler.kube.connection import load_connection
+from scheduler.kube.inbox import Change, Inbox, Kind
+from scheduler.kube.loop import SchedulingLoop
+from scheduler.kube.workloads import reconcile_workload
+from scheduler.solver.problem import SolverParams
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_LEVELS = (
+    "topology.kubernetes.io/zone",
+    "network.phalanx.dev/block",
+    "network.phalanx.dev/rack",
+    "kubernetes.io/hostname",
+)
+WATCHED: tuple[tuple[Kind, str, str, str], ...] = (
+    ("pod", "", "v1", "pods"),
+    ("node", "", "v1", "nodes"),
+    ("podgroup", "scheduling.phalanx.dev", "v1alpha1", "podgroups"),
+    ("priorityclass", "scheduling.k8s.io", "v1", "priorityclasses"),
+    # policy/v1 where served (1.21+), v1beta1 otherwise; kopf skips what the server does not serve.
+    ("pdb", "policy", "v1", "poddisruptionbudgets"),
+    ("pdb", "policy", "v1beta1", "poddisruptionbudgets"),
+)
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    scheduler_name: str = "phalanx"
+    levels: tuple[str, ...] = DEFAULT_LEVELS
+    kubeconfig: str | None = None
+    context: str | None = None
+    params: SolverParams = field(default_factory=SolverParams)
+    preemption: bool = True
+    allow_pdb_violations: bool = True
+    victims_own_pods_only: bool = False
+    qps: float = 500.0
+    burst: int = 1000
+    bind_concurrency: int = 64
+
+
+def build_registry(
+    inbox: Inbox, kube_ref: list[KubeApi], connection_info: kopf.ConnectionInfo
+) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return connection_info
+
+    for kind, group, version, plural in WATCHED:
+        _watch(registry, inbox, kind, group, version, plural)
+
+    @kopf.on.event("scheduling.phalanx.dev", "v1alpha1", "workloads", registry=registry)
+    async def workloads(event: kopf.RawEvent, **_: Any) -> None:
+        body: dict[str, Any] = dict(event.get("object") or {})
+        deleted = event.get("type") == "DELETED"
+        try:
+            await reconcile_workload(kube_ref[0], body, deleted)
+        except Exception as exc:
+            name = body.get("metadata", {}).get("name")
+            log.warning("workload not reconciled", workload=name, error=str(exc))
+
+    return registry
+
+
+def _watch(registry: kopf.OperatorRegistry, inbox: Inbox, kind: Kind, group: str, version: str, plural: str) -> None:
+    @kopf.on.event(group, version, plural, registry=registry, id=f"watch-{kind}-{version}")
+    async def handler(event: kopf.RawEvent, **_: Any) -> None:
+        body = event.get("object")
+        if body:
+            inbox.put(Change(kind, event.get("type") == "DELETED", dict(body)))
+
+
+def engine_config(config: OperatorConfig) -> EngineConfig:
+    return EngineConfig(
+        name=config.scheduler_name,
+        params=config.params,
+        preemption=config.preemption,
+        allow_pdb_violations=config.allow_pdb_violations,
+        victims_own_pods_only=config.victims_own_pods_only,
+    )
+
+
+async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.Event | None = None) -> None:
+    connection = load_connection(config.kubeconfig, config.context)
+    inbox = Inbox()
+    api_client = client.ApiClient(connection.client_configuration())
+    kube = KubeApi(api_client, qps=config.qps, burst=config.burst, concurrency=config.bind_concurrency)
+    registry = build_registry(inbox, [kube], connection.kopf_info())
+    settings = kopf.OperatorSettings()
+    settings.posting.enabled = False  # our events are ours; kopf's handler logs would be noise on user objects
+    settings.watching.server_timeout = 300
+    state = ClusterState(config.levels)
+    loop = SchedulingLoop(state, engine_config(config), kube, asyncio.get_running_loop(), inbox)
+    loop.start()
+    log.info("phalanx starting", scheduler=config.scheduler_name, levels=list(config.levels), server=connection.server)
+    try:
+        await kopf.operator(registry=registry, settings=settings, clusterwide=True, standalone=True, stop_flag=stop)
+    finally:
+        loop.stop()
+        loop.join(timeout=10)
+        await api_client.close()
+        log.info("phalanx stopped")

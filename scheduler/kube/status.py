@@ -1,0 +1,108 @@
+"""PodGroup status as `kubectl get podgroups` shows it, derived from the cache and the last decision."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from scheduler.api.conditions import make_condition, set_condition
+from scheduler.api.meta import Condition
+from scheduler.api.podgroup import (
+    POD_GROUP_SCHEDULED,
+    Decision,
+    Placement,
+    PodGroup,
+    PodGroupPhase,
+    PodGroupStatus,
+    ScheduledReason,
+    SolverStatus,
+    TopologyDomain,
+)
+from scheduler.engine.cycle import Decision as EngineDecision
+from scheduler.engine.state import ClusterState
+
+
+def pod_group_status(
+    state: ClusterState, key: str, group: PodGroup, last: EngineDecision | None, preempting: bool
+) -> dict[str, Any]:
+    """The status to write (wire form); the transition time of an unchanged condition is kept."""
+    members = state.members(key)
+    min_count = group.spec.scheduling_policy.min_count
+    scheduled = sum(1 for m in members if m.node and not m.assumed)
+    running = sum(1 for m in members if m.node and m.phase == "Running")
+    succeeded = sum(1 for m in members if m.phase == "Succeeded")
+    failed = sum(1 for m in members if m.phase == "Failed")
+    previous = group.status.conditions if group.status else []
+    if succeeded >= min_count:
+        phase, reason, message = PodGroupPhase.SUCCEEDED, ScheduledReason.SCHEDULED, f"{succeeded} pods succeeded"
+    elif failed and failed > len(members) - min_count:
+        phase, reason, message = PodGroupPhase.FAILED, ScheduledReason.SCHEDULED, f"{failed} pods failed"
+    elif running >= min_count:
+        phase, reason, message = PodGroupPhase.RUNNING, ScheduledReason.SCHEDULED, f"{running} pods running"
+    elif scheduled >= min_count:
+        phase, reason, message = PodGroupPhase.SCHEDULED, ScheduledReason.SCHEDULED, f"{scheduled} pods bound"
+    elif preempting:
+        phase, reason = PodGroupPhase.PREEMPTING, ScheduledReason.WAITING_FOR_PREEMPTION
+        message = last.message if last else "waiting for preempted pods to terminate"
+    elif last is not None and last.reason is ScheduledReason.WAITING_FOR_PODS:
+        phase, reason, message = PodGroupPhase.PENDING, last.reason, last.message
+    elif last is not None and not last.scheduled:
+        phase, reason, message = PodGroupPhase.UNSCHEDULABLE, last.reason, last.message
+    else:
+        phase, reason, message = PodGroupPhase.SCHEDULING, ScheduledReason.WAITING_FOR_PODS, "binding pods"
+    condition = make_condition(
+        POD_GROUP_SCHEDULED,
+        reason is ScheduledReason.SCHEDULED,
+        reason.value,
+        message,
+        observed_generation=group.metadata.generation,
+    )
+    conditions: list[Condition] = set_condition(previous, condition)
+    status = PodGroupStatus(
+        phase=phase,
+        observed_generation=group.metadata.generation,
+        scheduled=scheduled,
+        running=running,
+        placement=_placement(last) or (group.status.placement if group.status else None),
+        last_decision=_decision(last) or (group.status.last_decision if group.status else None),
+        conditions=conditions,
+    )
+    return status.to_wire()
+
+
+def _placement(decision: EngineDecision | None) -> Placement | None:
+    if decision is None or decision.plan is None or not decision.plan.placed:
+        return None
+    path = decision.plan.placement
+    return Placement(
+        domain=path[-1][1] if path else "",
+        level=path[-1][0] if path else "",
+        path=[TopologyDomain(key=k, value=v) for k, v in path],
+    )
+
+
+def _decision(decision: EngineDecision | None) -> Decision | None:
+    if decision is None or decision.plan is None:
+        return None
+    plan = decision.plan
+    return Decision(
+        time=datetime.now(UTC).replace(microsecond=0),
+        solver_status=plan.status if isinstance(plan.status, SolverStatus) else SolverStatus(plan.status),
+        objective=float(plan.objective) if plan.objective is not None else None,
+        bound=float(plan.bound) if plan.bound is not None else None,
+        gap=plan.gap,
+        victims=len(plan.victim_pods),
+        duration_seconds=round(decision.duration_s, 6),
+        message=decision.message[:4096],
+    )
+
+
+def comparable(status: dict[str, Any]) -> dict[str, Any]:
+    """Status without timestamps, to decide whether a patch is worth sending."""
+    out = {k: v for k, v in status.items() if k != "lastDecision"}
+    out["conditions"] = [
+        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions", [])
+    ]
+    decision = status.get("lastDecision") or {}
+    out["decision"] = {k: v for k, v in decision.items() if k not in ("time", "durationSeconds")}
+    return out

@@ -134,6 +134,29 @@ def run(
 
 
 @app.command()
+def explain(
+    podgroup: Annotated[str, typer.Argument(help="NAMESPACE/NAME or NAME (in --namespace).")],
+    namespace: Annotated[str, typer.Option("--namespace", "-n")] = "default",
+    kubeconfig: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Why a PodGroup is (not) scheduled: status, last decision, each pod's reason, and events."""
+    import asyncio
+
+    from scheduler.cli.render import render_explanation
+    from scheduler.kube.explain import explain as fetch
+
+    if "/" in podgroup:
+        namespace, podgroup = podgroup.split("/", 1)
+    console = Console()
+    try:
+        result = asyncio.run(fetch(namespace, podgroup, kubeconfig))
+    except Exception as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(code=1) from exc
+    render_explanation(console, result)
+
+
+@app.command()
 def version() -> None:
     """Print the installed version."""
     typer.echo(f"phalanx {metadata.version('phalanx')}")

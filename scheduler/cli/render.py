@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -17,6 +18,9 @@ from scheduler.engine.cycle import Decision
 from scheduler.sim.generate import ARRIVAL
 from scheduler.sim.report import Summary
 from scheduler.sim.scenario import Scenario
+
+if TYPE_CHECKING:
+    from scheduler.kube.explain import Explanation
 
 GPU = "nvidia.com/gpu"
 
@@ -180,3 +184,40 @@ def _duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def render_explanation(console: Console, result: Explanation) -> None:
+    meta, status = result.group.get("metadata", {}), result.group.get("status", {})
+    console.rule(f"[bold]PodGroup {meta.get('namespace')}/{meta.get('name')}[/]")
+    policy = result.group.get("spec", {}).get("schedulingPolicy", {})
+    min_count = policy.get("gang", {}).get("minCount", 1)
+    console.print(
+        f"phase {status.get('phase', 'Pending')}, minCount {min_count}, scheduled {status.get('scheduled', 0)}, "
+        f"running {status.get('running', 0)}, placement {status.get('placement', {}).get('domain') or '-'}",
+        highlight=False,
+    )
+    for condition in status.get("conditions", []):
+        console.print(
+            f"{condition['type']}={condition['status']} ({condition['reason']}): {condition.get('message', '')}",
+            highlight=False,
+        )
+    decision = status.get("lastDecision")
+    if decision:
+        gap = f", gap {decision['gap']:.1%}" if decision.get("gap") is not None else ""
+        console.print(
+            f"last decision: {decision['solverStatus']}{gap}, {decision.get('victims', 0)} victims, "
+            f"{decision.get('durationSeconds', 0) * 1000:.1f} ms",
+            highlight=False,
+        )
+    pods = Table(title="Pods", title_justify="left")
+    for name in ("Pod", "Node", "Phase", "Why not scheduled"):
+        pods.add_column(name, overflow="fold")
+    for pod in result.pods:
+        pods.add_row(pod["name"], pod["node"], pod["phase"], pod["message"])
+    console.print(pods)
+    events = Table(title="Events", title_justify="left")
+    for name in ("Time", "Type", "Reason", "Object", "Message"):
+        events.add_column(name, overflow="fold")
+    for event in result.events[-20:]:
+        events.add_row(event["time"], event["type"], event["reason"], event["object"], event["message"])
+    console.print(events)

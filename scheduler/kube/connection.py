@@ -49,7 +49,8 @@ class Connection:
         if self.certificate_path and self.private_key_path:
             config.cert_file, config.key_file = self.certificate_path, self.private_key_path
         if self.token:
-            config.api_key = {"authorization": f"Bearer {self.token}"}
+            config.api_key = {"BearerToken": self.token}
+            config.api_key_prefix = {"BearerToken": "Bearer"}
         return config
 
 

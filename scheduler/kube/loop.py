@@ -62,17 +62,18 @@ class SchedulingLoop(threading.Thread):
         self.last: dict[str, Decision] = {}
         self.written: dict[str, dict[str, Any]] = {}
         self.pod_messages: dict[str, str] = {}
-        self._stop = threading.Event()
+        self.disrupted: dict[str, str] = {}  # PodGroup preempted whole -> why
+        self._stopping = threading.Event()
         self._changes = 0  # bumps on anything that may help a waiting unit
         self._backoff: dict[str, tuple[int, float, float]] = {}  # unit -> (changes seen, retry at, delay)
         self.passes = 0
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         self.inbox.wake.set()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             self.inbox.wake.wait(timeout=1.0)
             self.inbox.wake.clear()
             try:
@@ -115,6 +116,7 @@ class SchedulingLoop(threading.Thread):
             self._backoff[key] = (self._changes, time.monotonic() + delay, delay)
             return
         self._backoff.pop(key, None)
+        self.disrupted.pop(key, None)
         outcome = self.executor.bind(decision)
         if outcome.error:
             log.warning("binding failed, gang rolled back", unit=key, error=outcome.error)
@@ -145,7 +147,9 @@ class SchedulingLoop(threading.Thread):
             self.last[key] = Decision(decision.unit, ScheduledReason.SCHEDULER_ERROR, f"eviction failed: {exc}")
             return
         for group in {v for v in decision.plan.victims if v in self.state.groups}:
-            self._event(pod_group_ref(group), "Normal", "Preempted", f"preempted whole to make room for {key}")
+            message = f"preempted whole to make room for {key}"
+            self.disrupted[group] = message
+            self._event(pod_group_ref(group), "Normal", "Preempted", message)
         admitted = self.scheduler.admit(decision)  # reserve the nominated nodes while the victims terminate
         self.nominations[key] = Nomination(
             admitted, frozenset(decision.plan.victim_pods), time.monotonic() + self.nomination_timeout_s
@@ -167,7 +171,8 @@ class SchedulingLoop(threading.Thread):
 
     def _report(self) -> None:
         for key, group in list(self.state.groups.items()):
-            status = pod_group_status(self.state, key, group, self.last.get(key), key in self.nominations)
+            preempting = key in self.nominations
+            status = pod_group_status(self.state, key, group, self.last.get(key), preempting, self.disrupted.get(key))
             if self.written.get(key) == comparable(status):
                 continue
             self.written[key] = comparable(status)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from scheduler.api.conditions import make_condition, set_condition
+from scheduler.api.conditions import make_condition, remove_condition, set_condition
 from scheduler.api.meta import Condition
 from scheduler.api.podgroup import (
+    DISRUPTION_TARGET,
     POD_GROUP_SCHEDULED,
+    PREEMPTION_BY_SCHEDULER,
     Decision,
     Placement,
     PodGroup,
@@ -23,7 +25,12 @@ from scheduler.engine.state import ClusterState
 
 
 def pod_group_status(
-    state: ClusterState, key: str, group: PodGroup, last: EngineDecision | None, preempting: bool
+    state: ClusterState,
+    key: str,
+    group: PodGroup,
+    last: EngineDecision | None,
+    preempting: bool,
+    disrupted: str | None = None,
 ) -> dict[str, Any]:
     """The status to write (wire form); the transition time of an unchanged condition is kept."""
     members = state.members(key)
@@ -58,6 +65,11 @@ def pod_group_status(
         observed_generation=group.metadata.generation,
     )
     conditions: list[Condition] = set_condition(previous, condition)
+    if disrupted is not None:  # preempted whole: say so on the group, as on each of its pods
+        target = make_condition(DISRUPTION_TARGET, True, PREEMPTION_BY_SCHEDULER, disrupted)
+        conditions = set_condition(conditions, target)
+    elif scheduled >= min_count:  # back in place: the disruption is over
+        conditions = remove_condition(conditions, DISRUPTION_TARGET)
     status = PodGroupStatus(
         phase=phase,
         observed_generation=group.metadata.generation,

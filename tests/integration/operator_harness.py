@@ -1,0 +1,140 @@
+"""An operator process and a simulated kubelet for integration tests against the real API server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from kubernetes_asyncio import client
+
+RACK = "network.phalanx.dev/rack"
+GROUP, VERSION = "scheduling.phalanx.dev", "v1alpha1"
+
+
+class OperatorProcess:
+    """`phalanx run` in a subprocess, logging to a file; stopped with SIGTERM (then SIGKILL)."""
+
+    def __init__(self, kubeconfig: Path, log_path: Path, *extra: str) -> None:
+        self.log_path = log_path
+        command = [sys.executable, "-m", "scheduler.cli.main", "run", "--kubeconfig", str(kubeconfig)]
+        command += ["--log-format", "console", *extra]
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ})
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"operator exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if "phalanx starting" in self.log_path.read_text(errors="replace"):
+                time.sleep(1.0)  # let the initial listings land
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"operator not ready:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+@contextlib.asynccontextmanager
+async def kubelet(api: client.ApiClient, namespace: str) -> AsyncIterator[None]:
+    """What kubelets would do for a namespace: bound pods start Running; deleted pods go away at once."""
+    core: Any = client.CoreV1Api(api)
+
+    async def loop() -> None:
+        while True:
+            pods = await core.list_namespaced_pod(namespace)
+            for pod in pods.items:
+                if pod.metadata.deletion_timestamp is not None:
+                    with contextlib.suppress(client.ApiException):
+                        await core.delete_namespaced_pod(pod.metadata.name, namespace, grace_period_seconds=0)
+                elif pod.spec.node_name and (pod.status.phase or "Pending") == "Pending":
+                    body = {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+                    with contextlib.suppress(client.ApiException):
+                        await core.patch_namespaced_pod_status(pod.metadata.name, namespace, body)
+            await asyncio.sleep(0.2)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+async def make_nodes(api: client.ApiClient, pool: str, racks: int, per_rack: int, gpus: int = 8) -> list[str]:
+    core: Any = client.CoreV1Api(api)
+    names = []
+    for r in range(racks):
+        for n in range(per_rack):
+            name = f"{pool}-r{r}-n{n}"
+            labels = {"kubernetes.io/hostname": name, "pool": pool, RACK: f"{pool}-rack-{r}"}
+            resources = {"cpu": "64", "memory": "256Gi", "nvidia.com/gpu": str(gpus), "pods": "110"}
+            body = {
+                "metadata": {"name": name, "labels": labels},
+                "status": {
+                    "capacity": resources,
+                    "allocatable": resources,
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                },
+            }
+            await core.create_node(body)
+            names.append(name)
+    return names
+
+
+def pod_body(name: str, pool: str, group: str | None, gpus: int, priority_class: str | None = None) -> dict[str, Any]:
+    labels = {"scheduling.phalanx.dev/pod-group": group} if group else {}
+    spec: dict[str, Any] = {
+        "schedulerName": "phalanx",
+        "nodeSelector": {"pool": pool},
+        "containers": [
+            {"name": "main", "image": "example.invalid/app:1", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}
+        ],
+    }
+    if priority_class:
+        spec["priorityClassName"] = priority_class
+    return {"metadata": {"name": name, "labels": labels}, "spec": spec}
+
+
+def pod_group_body(name: str, min_count: int, **spec: Any) -> dict[str, Any]:
+    policy = {"gang": {"minCount": min_count}} if min_count > 1 else {"basic": {}}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "PodGroup",
+        "metadata": {"name": name},
+        "spec": {"schedulingPolicy": policy, **spec},
+    }
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

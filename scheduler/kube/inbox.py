@@ -11,7 +11,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["pod", "node", "podgroup", "priorityclass", "pdb"]
+# "rollback" comes from the binding cycle: a gang whose binding failed, to forget and retry.
+Kind = Literal["pod", "node", "podgroup", "priorityclass", "pdb", "rollback"]
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from scheduler.engine.state import ClusterState
 from scheduler.engine.units import Unit
 from scheduler.kube.api import KubeApi, SyncClusterApi, pod_group_ref
 from scheduler.kube.cache import apply
-from scheduler.kube.inbox import Inbox
+from scheduler.kube.inbox import Change, Inbox
 from scheduler.kube.status import comparable, pod_group_status
 
 log = structlog.get_logger(__name__)
@@ -63,6 +63,7 @@ class SchedulingLoop(threading.Thread):
         self.written: dict[str, dict[str, Any]] = {}
         self.pod_messages: dict[str, str] = {}
         self.disrupted: dict[str, str] = {}  # PodGroup preempted whole -> why
+        self.binding: dict[str, Decision] = {}  # gangs whose binding cycle is in flight
         self._stopping = threading.Event()
         self._changes = 0  # bumps on anything that may help a waiting unit
         self._backoff: dict[str, tuple[int, float, float]] = {}  # unit -> (changes seen, retry at, delay)
@@ -85,7 +86,9 @@ class SchedulingLoop(threading.Thread):
     def step(self) -> None:
         # 1. Cache.
         for change in self.inbox.drain():
-            if apply(self.state, change):
+            if change.kind == "rollback":
+                self._rollback(change.body)
+            elif apply(self.state, change):
                 self._changes += 1
         # 2. Nominations.
         self._settle_nominations()
@@ -117,25 +120,51 @@ class SchedulingLoop(threading.Thread):
             return
         self._backoff.pop(key, None)
         self.disrupted.pop(key, None)
-        outcome = self.executor.bind(decision)
-        if outcome.error:
-            log.warning("binding failed, gang rolled back", unit=key, error=outcome.error)
-            self.last[key] = Decision(decision.unit, ScheduledReason.SCHEDULER_ERROR, outcome.error, decision.plan)
-            self._changes += 1
-            return
+        self.binding[key] = decision
+        self._spawn(self._bind(decision))
+
+    async def _bind(self, decision: Decision) -> None:
+        """The binding cycle, on the event loop so the next decisions need not wait: bind the gang concurrently;
+        if any binding fails, delete what was bound and hand the gang back to the scheduling thread, which
+        forgets its reservation and retries it whole."""
         assert decision.plan is not None
+        key = decision.unit.key
+        pairs = sorted(decision.plan.assignments.items())
+        results = await self.kube.bind_many(pairs)
+        failed = [(pair, error) for pair, error in zip(pairs, results, strict=True) if error is not None]
+        if failed:
+            (pod, node), error = failed[0]
+            message = f"binding {pod} to {node} failed: {error}"
+            for (done, _), result in zip(pairs, results, strict=True):
+                if result is None:
+                    await _quiet(self.kube.delete_pod(done, grace_seconds=0))
+            self.inbox.put(Change("rollback", False, {"unit": key, "pods": [p for p, _ in pairs], "error": message}))
+            return
+        self.binding.pop(key, None)  # atomic under the GIL; the scheduling thread only reads it on rollback
         log.info(
             "gang bound",
             unit=key,
-            pods=len(outcome.bound),
+            pods=len(pairs),
             domain=decision.plan.domain,
             solver=decision.plan.status.value,
             seconds=round(decision.duration_s, 4),
         )
-        for pod, node in decision.plan.assignments.items():
-            self._spawn(
+        await asyncio.gather(
+            *(
                 self.kube.post_event(_pod_ref(pod), "Normal", "Scheduled", f"Successfully assigned {pod} to {node}")
+                for pod, node in pairs
             )
+        )
+
+    def _rollback(self, body: dict[str, Any]) -> None:
+        key, error = body["unit"], body["error"]
+        for pod in body["pods"]:
+            self.state.forget(pod)
+        decision = self.binding.pop(key, None)
+        log.warning("binding failed, gang rolled back", unit=key, error=error)
+        if decision is not None:
+            self.last[key] = Decision(decision.unit, ScheduledReason.SCHEDULER_ERROR, error, decision.plan)
+        self._changes += 1
 
     def _preempt(self, decision: Decision) -> None:
         assert decision.plan is not None

@@ -100,7 +100,7 @@ class Scheduler:
         if not plan.placed:
             return self._preempt(unit, capacity, plan, started)
         # 6. Validate, then reserve.
-        violations = validate_plan(capacity, unit.gang, plan)
+        violations = validate_plan(capacity, unit.gang, plan, check_score=False)
         if violations:
             return self._invalid(unit, plan, violations, started)
         for pod, node in plan.assignments.items():
@@ -141,6 +141,7 @@ class Scheduler:
             pdbs,
             unit.priority,
             allow_violations=self.config.allow_pdb_violations,
+            check_score=False,
         )
         if violations:
             return self._invalid(unit, plan, violations, started)

@@ -32,6 +32,10 @@ from scheduler.kube.status import comparable, pod_group_status
 
 log = structlog.get_logger(__name__)
 MAX_BACKOFF_S = 60.0
+STATUS_INTERVAL_S = 1.0  # per PodGroup, unless its phase changes
+EVENT_INTERVAL_S = 10.0  # per object
+# Decisions worth a PodScheduled=False condition and a FailedScheduling event (not "waiting for pods 3/4").
+EXPLAINED = frozenset({ScheduledReason.UNSCHEDULABLE, ScheduledReason.SCHEDULER_ERROR})
 
 
 @dataclass
@@ -61,6 +65,8 @@ class SchedulingLoop(threading.Thread):
         self.nominations: dict[str, Nomination] = {}
         self.last: dict[str, Decision] = {}
         self.written: dict[str, dict[str, Any]] = {}
+        self.written_at: dict[str, float] = {}
+        self.evented: dict[str, tuple[str, float]] = {}
         self.pod_messages: dict[str, str] = {}
         self.disrupted: dict[str, str] = {}  # PodGroup preempted whole -> why
         self.binding: dict[str, Decision] = {}  # gangs whose binding cycle is in flight
@@ -99,6 +105,8 @@ class SchedulingLoop(threading.Thread):
         # 5. Report.
         self._report()
         self.passes += 1
+        if self.passes % 100 == 0:
+            self._prune()
 
     def _backing_off(self, unit: Unit) -> bool:
         seen = self._backoff.get(unit.key)
@@ -130,6 +138,7 @@ class SchedulingLoop(threading.Thread):
         assert decision.plan is not None
         key = decision.unit.key
         pairs = sorted(decision.plan.assignments.items())
+        started = time.monotonic()
         results = await self.kube.bind_many(pairs)
         failed = [(pair, error) for pair, error in zip(pairs, results, strict=True) if error is not None]
         if failed:
@@ -145,6 +154,7 @@ class SchedulingLoop(threading.Thread):
             "gang bound",
             unit=key,
             pods=len(pairs),
+            bind_seconds=round(time.monotonic() - started, 3),
             domain=decision.plan.domain,
             solver=decision.plan.status.value,
             seconds=round(decision.duration_s, 4),
@@ -199,40 +209,55 @@ class SchedulingLoop(threading.Thread):
                 self.last[key] = Decision(nomination.decision.unit, ScheduledReason.SCHEDULER_ERROR, message)
 
     def _report(self) -> None:
+        """Status, conditions and events for what changed, throttled: a gang of 512 pods arriving one by one
+        must not cost 512 status writes, nor a condition on every pod for every count."""
+        now = time.monotonic()
         for key, group in list(self.state.groups.items()):
             preempting = key in self.nominations
             status = pod_group_status(self.state, key, group, self.last.get(key), preempting, self.disrupted.get(key))
-            if self.written.get(key) == comparable(status):
+            summary = comparable(status)
+            previous = self.written.get(key)
+            if previous == summary:
                 continue
-            self.written[key] = comparable(status)
+            phase_changed = previous is None or previous.get("phase") != summary.get("phase")
+            if not phase_changed and now - self.written_at.get(key, 0.0) < STATUS_INTERVAL_S:
+                continue  # a later pass writes the newest
+            self.written[key], self.written_at[key] = summary, now
             self._spawn(self._write_status(key, status))
             decision = self.last.get(key)
-            if decision is not None and not decision.scheduled and status.get("phase") != "Running":
-                self._spawn(
-                    self.kube.post_event(
-                        pod_group_ref(key, group.metadata.uid), "Warning", "FailedScheduling", decision.message
-                    )
-                )
+            if decision is not None and decision.reason in EXPLAINED and self._due(key, decision.message, now):
+                self._event(pod_group_ref(key, group.metadata.uid), "Warning", "FailedScheduling", decision.message)
         for key, decision in self.last.items():
-            if decision.scheduled or key in self.nominations:
+            if decision.reason not in EXPLAINED or key in self.nominations:
                 continue
             for pod in decision.unit.pending:
                 if self.pod_messages.get(pod.key) == decision.message or pod.key not in self.state.pods:
                     continue
                 self.pod_messages[pod.key] = decision.message
-                condition = {
-                    "type": "PodScheduled",
-                    "status": "False",
-                    "reason": "Unschedulable"
-                    if decision.reason is not ScheduledReason.SCHEDULER_ERROR
-                    else "SchedulerError",
-                    "message": decision.message[:32768],
-                }
+                reason = "SchedulerError" if decision.reason is ScheduledReason.SCHEDULER_ERROR else "Unschedulable"
+                condition = {"type": "PodScheduled", "status": "False", "reason": reason, "message": decision.message}
                 self._spawn(self.kube.set_pod_condition(pod.key, condition))
-                if decision.unit.group is None:
-                    self._spawn(
-                        self.kube.post_event(_pod_ref(pod.key), "Warning", "FailedScheduling", decision.message)
-                    )
+                if decision.unit.group is None and self._due(pod.key, decision.message, now):
+                    self._event(_pod_ref(pod.key), "Warning", "FailedScheduling", decision.message)
+
+    def _prune(self) -> None:
+        """Forget units, pods and objects that no longer exist, so a long-running scheduler stays small."""
+        for key in [k for k in self.last if k not in self.state.groups and k not in self.state.pods]:
+            del self.last[key]
+        for book in (self.pod_messages, self.evented):
+            for key in [k for k in book if k not in self.state.pods and k not in self.state.groups]:
+                del book[key]
+        for key in [k for k in self.written if k not in self.state.groups]:
+            self.written.pop(key, None)
+            self.written_at.pop(key, None)
+
+    def _due(self, key: str, message: str, now: float) -> bool:
+        """An event per object when its message changes, at most every EVENT_INTERVAL_S (kube aggregates too)."""
+        last_message, last_time = self.evented.get(key, ("", 0.0))
+        if message == last_message or now - last_time < EVENT_INTERVAL_S:
+            return False
+        self.evented[key] = (message, now)
+        return True
 
     async def _write_status(self, key: str, status: dict[str, Any]) -> None:
         try:

@@ -22,6 +22,7 @@ from scheduler.kube.api import KubeApi
 from scheduler.kube.connection import load_connection
 from scheduler.kube.inbox import Change, Inbox, Kind
 from scheduler.kube.loop import SchedulingLoop
+from scheduler.kube.podwatch import PodWatcher
 from scheduler.kube.workloads import reconcile_workload
 from scheduler.solver.problem import SolverParams
 
@@ -34,7 +35,7 @@ DEFAULT_LEVELS = (
     "kubernetes.io/hostname",
 )
 WATCHED: tuple[tuple[Kind, str, str, str], ...] = (
-    ("pod", "", "v1", "pods"),
+    # Pods: kube/podwatch.py (a raw list-and-watch; kopf's per-event cost showed on gangs of hundreds).
     ("node", "", "v1", "nodes"),
     ("podgroup", "scheduling.phalanx.dev", "v1alpha1", "podgroups"),
     ("priorityclass", "scheduling.k8s.io", "v1", "priorityclasses"),
@@ -111,13 +112,18 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
     settings = kopf.OperatorSettings()
     settings.posting.enabled = False  # our events are ours; kopf's handler logs would be noise on user objects
     settings.watching.server_timeout = 300
+    # kopf waits this long for more events of one object before handling them; our handlers only record the
+    # change, so waiting buys nothing and delays every decision.
+    settings.batching.batch_window = 0.01
     state = ClusterState(config.levels)
     loop = SchedulingLoop(state, engine_config(config), kube, asyncio.get_running_loop(), inbox)
     loop.start()
+    pods = asyncio.create_task(PodWatcher(api_client, inbox).run(), name="pod-watch")
     log.info("phalanx starting", scheduler=config.scheduler_name, levels=list(config.levels), server=connection.server)
     try:
         await kopf.operator(registry=registry, settings=settings, clusterwide=True, standalone=True, stop_flag=stop)
     finally:
+        pods.cancel()
         loop.stop()
         loop.join(timeout=10)
         await api_client.close()

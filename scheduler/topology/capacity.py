@@ -31,6 +31,18 @@ class Capacity:
                 self.used[i, self.column[resource]] = amount
         self._fractions: dict[int, npt.NDArray[np.float64]] = {}
 
+    @classmethod
+    def from_arrays(
+        cls, tree: TopologyTree, resources: tuple[str, ...], allocatable: IntArray, used: IntArray
+    ) -> Capacity:
+        """A snapshot over arrays the caller keeps up to date (the engine's cache): no per-node Python loop."""
+        capacity = cls.__new__(cls)
+        capacity.tree, capacity.resources = tree, resources
+        capacity.column = {r: i for i, r in enumerate(resources)}
+        capacity.allocatable, capacity.used = allocatable, used
+        capacity._fractions = {}
+        return capacity
+
     def without(self, pods: Iterable[tuple[str, Mapping[str, int]]]) -> Capacity:
         """A copy in which the given (node, requests) no longer use capacity: the cluster after evictions."""
         copy = Capacity.__new__(Capacity)

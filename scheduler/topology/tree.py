@@ -52,8 +52,11 @@ class TopologyTree:
         # The hostname level is the node itself; keeping it as a domain level would only duplicate the leaves.
         self.levels: tuple[str, ...] = tuple(lvl for lvl in levels if lvl != HOSTNAME)
         self.generation = generation
-        ordered = sorted(nodes, key=lambda n: (tuple(n.labels.get(k, "") for k in self.levels), n.name))
-        self.nodes: tuple[NodeInfo, ...] = tuple(ordered)
+        keyed = sorted(
+            ((tuple(n.labels.get(k, "") for k in self.levels), n.name, n) for n in nodes), key=lambda t: t[:2]
+        )
+        self.nodes: tuple[NodeInfo, ...] = tuple(t[2] for t in keyed)
+        self._paths = [[t[0][: depth + 1] for t in keyed] for depth in range(len(self.levels))]
         self.index: dict[str, int] = {n.name: i for i, n in enumerate(self.nodes)}
         # Nodes that can take any pod at all (tolerating the unschedulable taint aside).
         self.usable: npt.NDArray[np.bool_] = np.fromiter(
@@ -65,14 +68,22 @@ class TopologyTree:
         self.domain_of: list[npt.NDArray[np.int32]] = []
         for depth in range(len(self.levels)):
             self._build_level(depth)
-        self.graph = self._build_graph()
+        self._graph: nx.DiGraph | None = None
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The same structure as a networkx tree, built on first use: scheduling works on the arrays, and a
+        cluster whose nodes churn should not pay for a graph nobody reads."""
+        if self._graph is None:
+            self._graph = self._build_graph()
+        return self._graph
 
     def _build_level(self, depth: int) -> None:
         key = self.levels[depth]
         domains: list[Domain] = []
         owner = np.empty(len(self.nodes), dtype=np.int32)
         start = 0
-        paths = [tuple(n.labels.get(k, "") for k in self.levels[: depth + 1]) for n in self.nodes]
+        paths = self._paths[depth]
         for i in range(1, len(self.nodes) + 1):
             if i == len(self.nodes) or paths[i] != paths[start]:
                 path = paths[start]

@@ -67,6 +67,7 @@ class ApiServer:
         self.startup_seconds = 0.0
         self._dir: Path | None = None
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._cleanup_dirs: list[Path] = []
 
     # -- paths -------------------------------------------------------------------
 
@@ -134,6 +135,9 @@ class ApiServer:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+        for path in self._cleanup_dirs:
+            shutil.rmtree(path, ignore_errors=True)
+        self._cleanup_dirs.clear()
 
     @property
     def alive(self) -> bool:
@@ -185,13 +189,23 @@ class ApiServer:
         self._procs[name] = proc
         return proc
 
+    def _etcd_dir(self) -> Path:
+        """etcd's data on tmpfs where there is one: a throwaway test store needs no fsync to a disk, and the
+        disk's latency would otherwise set the pace of every write (bindings, status) in tests and benchmarks."""
+        shm = Path("/dev/shm")
+        if shm.is_dir() and os.access(shm, os.W_OK):
+            path = Path(tempfile.mkdtemp(prefix="phalanx-etcd-", dir=shm))
+            self._cleanup_dirs.append(path)
+            return path
+        return self.work_dir / "etcd"
+
     def _start_etcd(self) -> str:
         client, peer = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
         self._spawn(
             "etcd",
             [
                 "--name=phalanx-test",
-                f"--data-dir={self.work_dir / 'etcd'}",
+                f"--data-dir={self._etcd_dir()}",
                 f"--listen-client-urls={client}",
                 f"--advertise-client-urls={client}",
                 f"--listen-peer-urls={peer}",

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""End-to-end benchmarks on a real kube-apiserver (built by hack/k8s-test-server.sh): `phalanx run` against it.
+
+1. A 512-pod gang on 128 nodes: time from the last pod created (quorum present) to all 512 bound.
+2. Single pods: 1,000 pods on 5,000 nodes, pods/s from the first created to the last bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.integration.apiserver import ApiServer  # noqa: E402
+from tests.integration.conftest import install_crds  # noqa: E402
+from tests.integration.operator_harness import OperatorProcess, pod_body, pod_group_body  # noqa: E402
+
+
+async def make_nodes(api: client.ApiClient, pool: str, count: int, per_rack: int = 32) -> None:
+    core: Any = client.CoreV1Api(api)
+    resources = {"cpu": "96", "memory": "768Gi", "nvidia.com/gpu": "8", "pods": "110"}
+    semaphore = asyncio.Semaphore(32)
+
+    async def one(i: int) -> None:
+        name = f"{pool}-{i:05d}"
+        labels = {
+            "kubernetes.io/hostname": name,
+            "pool": pool,
+            "network.phalanx.dev/rack": f"{pool}-rack-{i // per_rack}",
+        }
+        body = {
+            "metadata": {"name": name, "labels": labels},
+            "status": {
+                "capacity": resources,
+                "allocatable": resources,
+                "conditions": [{"type": "Ready", "status": "True"}],
+            },
+        }
+        async with semaphore:
+            await core.create_node(body)
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+
+
+async def create_pods(api: client.ApiClient, namespace: str, bodies: list[dict[str, Any]]) -> tuple[float, float]:
+    core: Any = client.CoreV1Api(api)
+    semaphore = asyncio.Semaphore(64)
+    first = time.perf_counter()
+
+    async def one(body: dict[str, Any]) -> None:
+        async with semaphore:
+            await core.create_namespaced_pod(namespace, body)
+
+    await asyncio.gather(*(one(b) for b in bodies))
+    return first, time.perf_counter()
+
+
+async def wait_bound(api: client.ApiClient, namespace: str, count: int, within: float = 300) -> float:
+    core: Any = client.CoreV1Api(api)
+    deadline = time.perf_counter() + within
+    while time.perf_counter() < deadline:
+        pods = await core.list_namespaced_pod(namespace, field_selector="spec.nodeName!=")
+        if len(pods.items) >= count:
+            return time.perf_counter()
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"only {len(pods.items)}/{count} pods bound")
+
+
+async def scenario(server: ApiServer, quick: bool) -> list[tuple[str, str, str, str]]:
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(server.kubeconfig_path), client_configuration=cfg)
+    rows = []
+    async with client.ApiClient(cfg) as api:
+        core: Any = client.CoreV1Api(api)
+        objects: Any = client.CustomObjectsApi(api)
+        # 1. A 512-pod gang.
+        await make_nodes(api, "gang", 128)
+        await core.create_namespace({"metadata": {"name": "gang"}})
+        await objects.create_namespaced_custom_object(
+            "scheduling.phalanx.dev", "v1alpha1", "gang", "podgroups", pod_group_body("big", 512)
+        )
+        bodies = [pod_body(f"big-{i}", "gang", "big", gpus=2) for i in range(512)]
+        first, last = await create_pods(api, "gang", bodies)
+        print(f"last gang pod created at {time.strftime('%H:%M:%S')}", file=sys.stderr)
+        done = await wait_bound(api, "gang", 512)
+        rows.append(
+            (
+                "512-pod gang pending -> all bound (128 nodes)",
+                f"{done - last:.2f} s after the last pod was created ({done - first:.2f} s from the first)",
+                "<= 2 s",
+                "met" if done - last <= 2 else "MISSED",
+            )
+        )
+        # 2. Single pods.
+        nodes, pods = (1000, 300) if quick else (5000, 1000)
+        await make_nodes(api, "single", nodes)
+        await core.create_namespace({"metadata": {"name": "single"}})
+        bodies = [pod_body(f"p-{i}", "single", None, gpus=1) for i in range(pods)]
+        first, _ = await create_pods(api, "single", bodies)
+        done = await wait_bound(api, "single", pods)
+        rate = pods / (done - first)
+        rows.append(
+            (
+                f"single pods: {pods:,} on {nodes:,} nodes",
+                f"{rate:,.0f} pods/s from first created to last bound",
+                ">= 230 pods/s (kube-scheduler 1.20 here)",
+                "met" if rate >= 230 else "MISSED",
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--operator-log", help="keep the operator's log here")
+    args = parser.parse_args()
+    cache = subprocess.run([str(ROOT / "hack" / "k8s-test-server.sh")], check=True, capture_output=True, text=True)
+    bin_dir = Path(cache.stdout.strip().splitlines()[-1]) / "bin"
+    with tempfile.TemporaryDirectory() as tmp, ApiServer(bin_dir, Path(tmp)) as server:
+        log_path = Path(args.operator_log) if args.operator_log else Path(tmp) / "operator.log"
+        asyncio.run(install_crds(server.kubeconfig_path))
+        operator = OperatorProcess(server.kubeconfig_path, log_path, "--log-format", "console")
+        try:
+            operator.wait_ready()
+            rows = asyncio.run(scenario(server, args.quick))
+        finally:
+            operator.stop()
+    table = Table(title="End to end on a real kube-apiserver 1.20 (2 cores, one run)", title_justify="left")
+    for column in ("Benchmark", "Figure", "Target", "Verdict"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

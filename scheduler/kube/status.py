@@ -55,8 +55,11 @@ def pod_group_status(
         phase, reason, message = PodGroupPhase.PENDING, last.reason, last.message
     elif last is not None and not last.scheduled:
         phase, reason, message = PodGroupPhase.UNSCHEDULABLE, last.reason, last.message
-    else:
+    elif last is not None:  # scheduled: the binding cycle is in flight
         phase, reason, message = PodGroupPhase.SCHEDULING, ScheduledReason.WAITING_FOR_PODS, "binding pods"
+    else:  # not decided yet
+        phase, reason = PodGroupPhase.PENDING, ScheduledReason.WAITING_FOR_PODS
+        message = f"{len(members)}/{min_count} pods present"
     condition = make_condition(
         POD_GROUP_SCHEDULED,
         reason is ScheduledReason.SCHEDULED,

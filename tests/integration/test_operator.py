@@ -139,8 +139,12 @@ async def test_a_gang_that_cannot_fit_binds_nothing_and_explains_why(
     message = next(c.message for c in pod.status.conditions if c.type == "PodScheduled")
     assert "the cluster has room for 2 of the 3 pods needed" in message
     assert not any((await bound(api_client, namespace, "big-")).values())
-    status = (await pod_group(api_client, namespace, "big"))["status"]
-    assert status["phase"] == "Unschedulable"
+
+    async def unschedulable() -> bool:
+        status = (await pod_group(api_client, namespace, "big")).get("status", {})
+        return bool(status.get("phase") == "Unschedulable")
+
+    await eventually(unschedulable, what="PodGroup Unschedulable")  # written apart from the pods' conditions
     events = await core.list_namespaced_event(namespace)
     assert any(e.reason == "FailedScheduling" and e.involved_object.name == "big" for e in events.items)
 
@@ -339,6 +343,11 @@ async def test_explain_shows_the_reasons_from_the_live_cluster(
         return bool(result.pods) and all("room for 1 of the 2 pods" in p["message"] for p in result.pods)
 
     await eventually(explained, what="explain output")
+
+    async def status_written() -> bool:
+        result = await explain(namespace, "huge", str(apiserver.kubeconfig_path))
+        return bool(result.group.get("status", {}).get("phase") == "Unschedulable")
+
+    await eventually(status_written, what="status in explain")
     result = await explain(namespace, "huge", str(apiserver.kubeconfig_path))
-    assert result.group["status"]["phase"] == "Unschedulable"
     assert any(e["reason"] == "FailedScheduling" for e in result.events)

@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""All benchmarks: `make bench` (add --quick for a short run). Figures and ratios, never pass/fail."""
+"""All benchmarks: `make bench` (add --quick for a short run). Figures and ratios, never pass/fail.
+
+bench_e2e.py starts its own kube-apiserver (hack/k8s-test-server.sh builds it once) and `phalanx run`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import runpy
 import sys
 from pathlib import Path
 
-BENCHES = ["bench_placement.py", "bench_preemption.py"]
+BENCHES = ["bench_placement.py", "bench_preemption.py", "bench_e2e.py"]
 
 if __name__ == "__main__":
     here = Path(__file__).resolve().parent

@@ -25,7 +25,8 @@ def validate_plan(capacity: Capacity, gang: Gang, plan: Plan, *, check_score: bo
     the property tests check it on every plan, the scheduler's hot path skips it)."""
     tree = capacity.tree
     signature_of = {pod: s.signature for s in gang.pod_sets for pod in s.pods}
-    nodes = {n.name: n for n in tree.nodes}
+    # Only the nodes the plan uses: a lookup table of the whole cluster per decision would dominate it.
+    nodes = {n: tree.nodes[tree.index[n]] for n in set(plan.assignments.values()) if n in tree.index}
     problems: list[str] = []
     if plan.status in (SolverStatus.INFEASIBLE, SolverStatus.TIMEOUT) and plan.assignments:
         problems.append(f"status {plan.status.value} but {len(plan.assignments)} pods assigned")

@@ -25,33 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tests.integration.apiserver import ApiServer  # noqa: E402
 from tests.integration.conftest import install_crds  # noqa: E402
-from tests.integration.operator_harness import OperatorProcess, pod_body, pod_group_body  # noqa: E402
-
-
-async def make_nodes(api: client.ApiClient, pool: str, count: int, per_rack: int = 32) -> None:
-    core: Any = client.CoreV1Api(api)
-    resources = {"cpu": "96", "memory": "768Gi", "nvidia.com/gpu": "8", "pods": "110"}
-    semaphore = asyncio.Semaphore(32)
-
-    async def one(i: int) -> None:
-        name = f"{pool}-{i:05d}"
-        labels = {
-            "kubernetes.io/hostname": name,
-            "pool": pool,
-            "network.phalanx.dev/rack": f"{pool}-rack-{i // per_rack}",
-        }
-        body = {
-            "metadata": {"name": name, "labels": labels},
-            "status": {
-                "capacity": resources,
-                "allocatable": resources,
-                "conditions": [{"type": "Ready", "status": "True"}],
-            },
-        }
-        async with semaphore:
-            await core.create_node(body)
-
-    await asyncio.gather(*(one(i) for i in range(count)))
+from tests.integration.operator_harness import (  # noqa: E402
+    OperatorProcess,
+    make_nodes,
+    pod_body,
+    pod_group_body,
+)
 
 
 async def create_pods(api: client.ApiClient, namespace: str, bodies: list[dict[str, Any]]) -> tuple[float, float]:
@@ -106,7 +85,7 @@ async def scenario(server: ApiServer, quick: bool) -> list[tuple[str, str, str, 
         core: Any = client.CoreV1Api(api)
         objects: Any = client.CustomObjectsApi(api)
         # 1. A 512-pod gang.
-        await make_nodes(api, "gang", 128)
+        await make_nodes(api, "gang", racks=4, per_rack=32)
         await core.create_namespace({"metadata": {"name": "gang"}})
         await objects.create_namespaced_custom_object(
             "scheduling.phalanx.dev", "v1alpha1", "gang", "podgroups", pod_group_body("big", 512)
@@ -124,8 +103,8 @@ async def scenario(server: ApiServer, quick: bool) -> list[tuple[str, str, str, 
             )
         )
         # 2. Single pods.
-        nodes, pods = (1000, 300) if quick else (5000, 1000)
-        await make_nodes(api, "single", nodes)
+        nodes, pods = (1024, 300) if quick else (4992, 1000)  # whole racks of 32
+        await make_nodes(api, "single", racks=nodes // 32, per_rack=32)
         await core.create_namespace({"metadata": {"name": "single"}})
         bodies = [pod_body(f"p-{i}", "single", None, gpus=1) for i in range(pods)]
         first, _ = await create_pods(api, "single", bodies)

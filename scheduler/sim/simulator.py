@@ -350,26 +350,19 @@ class Simulation:
 
 def _node_annotation(node: Node, key: str) -> float | None:
     raw = node.metadata.annotations.get(key)
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not math.isfinite(value) or value < 0:
-        raise ScenarioError(f"Node {node.metadata.name}: annotation {key} must be a non-negative number, got {raw!r}")
-    return value
+    return None if raw is None else _seconds(raw, f"Node {node.metadata.name}", key)
 
 
 def _annotation(pod: Pod, key: str, default: float) -> float:
     raw = pod.metadata.annotations.get(key)
-    if raw is None:
-        return default
+    return default if raw is None else _seconds(raw, f"Pod {pod.metadata.namespace}/{pod.metadata.name}", key)
+
+
+def _seconds(raw: str, owner: str, key: str) -> float:
     try:
         value = float(raw)
     except ValueError:
         value = -1.0
     if not math.isfinite(value) or value < 0:
-        where = f"{pod.metadata.namespace}/{pod.metadata.name}"
-        raise ScenarioError(f"Pod {where}: annotation {key} must be a non-negative number of seconds, got {raw!r}")
+        raise ScenarioError(f"{owner}: annotation {key} must be a non-negative number of seconds, got {raw!r}")
     return value

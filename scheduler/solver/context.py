@@ -286,3 +286,15 @@ def score_counts(ctx: GangContext, counts: dict[tuple[int, int], int]) -> Score:
     ]
     packing = sum(int(ctx.cost[s, n]) * k for (s, n), k in counts.items())
     return (ctx.total - placed, *spans, packing)
+
+
+def assign_pods(ctx: GangContext, counts: dict[tuple[int, int], int]) -> dict[str, str]:
+    """Pods of each signature to nodes, in pod order then tree order (deterministic)."""
+    assignments: dict[str, str] = {}
+    for s, fit in enumerate(ctx.fits):
+        pods = iter(fit.pods)
+        for (sig, n), k in sorted(counts.items()):
+            if sig == s:
+                for _ in range(k):
+                    assignments[next(pods)] = ctx.tree.nodes[n].name
+    return assignments

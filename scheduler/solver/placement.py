@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from scheduler.api.podgroup import SolverStatus
-from scheduler.solver.context import GangContext, Region, score_counts
+from scheduler.solver.context import GangContext, Region, assign_pods, score_counts
 from scheduler.solver.cpsat import PlacementModel, prune_dominated
 from scheduler.solver.explain import infeasible_explanation, unknown_keys_explanation
 from scheduler.solver.filters import FilterCache, fit_gang
@@ -143,7 +143,7 @@ def place_gang(
             return finish(status, explanation="no placement found within the time limit")
         return finish(SolverStatus.INFEASIBLE, explanation=infeasible_explanation(ctx, scope_ubs[feasible]))
     objective = ctx.scalar(best_score)
-    assignments = _assign(ctx, best)
+    assignments = assign_pods(ctx, best)
     placement = placement_path(ctx, best)
     return finish(
         status,
@@ -174,18 +174,6 @@ def _shortlist(
         chosen.append(region)
         used += size
     return chosen, []
-
-
-def _assign(ctx: GangContext, counts: Counts) -> dict[str, str]:
-    """Pods of each signature to nodes, in pod order then tree order (deterministic)."""
-    assignments: dict[str, str] = {}
-    for s, fit in enumerate(ctx.fits):
-        pods = iter(fit.pods)
-        for (sig, n), k in sorted(counts.items()):
-            if sig == s:
-                for _ in range(k):
-                    assignments[next(pods)] = ctx.tree.nodes[n].name
-    return assignments
 
 
 def placement_path(ctx: GangContext, counts: Counts) -> tuple[tuple[str, str], ...]:

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from scheduler.api.podgroup import SolverStatus
-from scheduler.solver.context import GangContext, score_counts
+from scheduler.solver.context import GangContext, assign_pods, score_counts
 from scheduler.solver.filters import FilterCache, fit_gang
 from scheduler.solver.greedy import Counts, greedy_counts
 from scheduler.solver.placement import place_gang, placement_path
@@ -116,7 +116,7 @@ def preempt_gang(
             else:
                 bounds.append((model.stage_one, result.bound))
             if result.counts is not None:
-                found = _assign(ctx, result.counts)
+                found = assign_pods(ctx, result.counts)
                 kept = reprieve(capacity, gang, candidates, found, start=[candidates.by_key[k] for k in result.victims])
                 if kept is not None:
                     options.append((_key(ctx, candidates, found, kept), found, kept, "cp-sat"))
@@ -210,7 +210,7 @@ def _baseline_placements(
     for start, end in _cheapest_scopes(ctx, candidates)[:limit]:
         counts = greedy_counts(ctx, start, end, ctx.free)
         if counts is not None:
-            placements.append(_trim(ctx, _assign(ctx, counts), ctx.need))
+            placements.append(_trim(ctx, assign_pods(ctx, counts), ctx.need))
     return placements
 
 
@@ -226,17 +226,6 @@ def _counts(ctx: GangContext, assignments: Mapping[str, str]) -> Counts:
         key = (signature_of[pod], ctx.tree.index[node])
         counts[key] = counts.get(key, 0) + 1
     return counts
-
-
-def _assign(ctx: GangContext, counts: Counts) -> dict[str, str]:
-    assignments: dict[str, str] = {}
-    for s, fit in enumerate(ctx.fits):
-        pods = iter(fit.pods)
-        for (sig, n), k in sorted(counts.items()):
-            if sig == s:
-                for _ in range(k):
-                    assignments[next(pods)] = ctx.tree.nodes[n].name
-    return assignments
 
 
 def _trim(ctx: GangContext, assignments: Mapping[str, str], need: int) -> dict[str, str]:

@@ -86,25 +86,27 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-async def make_nodes(api: client.ApiClient, pool: str, racks: int, per_rack: int, gpus: int = 8) -> list[str]:
+async def make_nodes(
+    api: client.ApiClient, pool: str, racks: int, per_rack: int, gpus: int = 8, concurrency: int = 32
+) -> list[str]:
+    """Ready Node objects labelled with the pool and a rack each, created concurrently."""
     core: Any = client.CoreV1Api(api)
-    names = []
-    for r in range(racks):
-        for n in range(per_rack):
-            name = f"{pool}-r{r}-n{n}"
-            labels = {"kubernetes.io/hostname": name, "pool": pool, RACK: f"{pool}-rack-{r}"}
-            resources = {"cpu": "64", "memory": "256Gi", "nvidia.com/gpu": str(gpus), "pods": "110"}
-            body = {
-                "metadata": {"name": name, "labels": labels},
-                "status": {
-                    "capacity": resources,
-                    "allocatable": resources,
-                    "conditions": [{"type": "Ready", "status": "True"}],
-                },
-            }
+    slots = asyncio.Semaphore(concurrency)
+    resources = {"cpu": "64", "memory": "256Gi", "nvidia.com/gpu": str(gpus), "pods": "110"}
+    ready = [{"type": "Ready", "status": "True"}]
+
+    async def create(name: str, rack: int) -> None:
+        labels = {"kubernetes.io/hostname": name, "pool": pool, RACK: f"{pool}-rack-{rack}"}
+        body = {
+            "metadata": {"name": name, "labels": labels},
+            "status": {"capacity": resources, "allocatable": resources, "conditions": ready},
+        }
+        async with slots:
             await core.create_node(body)
-            names.append(name)
-    return names
+
+    names = [(f"{pool}-r{r}-n{n}", r) for r in range(racks) for n in range(per_rack)]
+    await asyncio.gather(*(create(name, rack) for name, rack in names))
+    return [name for name, _ in names]
 
 
 def pod_body(name: str, pool: str, group: str | None, gpus: int, priority_class: str | None = None) -> dict[str, Any]:

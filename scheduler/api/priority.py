@@ -13,15 +13,6 @@ def priority_class_values(classes: Mapping[str, PriorityClass] | list[PriorityCl
     return {c.metadata.name: c.value for c in items}
 
 
-def default_priority(classes: Mapping[str, int], global_defaults: Mapping[str, bool] | None = None) -> int:
-    """The value of the globalDefault PriorityClass, or 0 when there is none (the API server's rule)."""
-    if global_defaults:
-        values = [classes[name] for name, is_default in global_defaults.items() if is_default and name in classes]
-        if values:
-            return max(values)
-    return 0
-
-
 def group_priority(policy: GroupPolicy, classes: Mapping[str, int], pods: list[Pod] | None = None) -> int | None:
     """A group's priority: explicit `priority`, else its PriorityClass's value, else its pods' highest priority.
 

@@ -35,7 +35,6 @@ class BindError(RuntimeError):
 class Outcome:
     decision: Decision
     bound: tuple[str, ...] = ()
-    evicted: tuple[str, ...] = ()
     error: str = ""
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scheduler.solver.context import GangContext, Range
+from scheduler.solver.context import GangContext
 from scheduler.topology.capacity import IntArray
 
 Counts = dict[tuple[int, int], int]  # (signature index, node index) -> pods
@@ -108,7 +108,3 @@ def _largest_first(ctx: GangContext) -> list[int]:
     peak = np.maximum(ctx.capacity.allocatable.max(axis=0), 1) if len(ctx.tree) else np.ones(1)
     size = (ctx.requests / peak).max(axis=1)
     return sorted(range(len(ctx.fits)), key=lambda s: (-float(size[s]), s))
-
-
-def region_nodes(ranges: list[Range]) -> list[int]:
-    return [n for a, b in ranges for n in range(a, b)]

@@ -6,8 +6,8 @@ counts per signature and node, which keeps models small for 512-pod gangs of two
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from scheduler.api.core import Pod
 from scheduler.api.policy import GroupPolicy, TopologyMode
@@ -119,7 +119,6 @@ class SolverParams:
     # Above this many candidate nodes the model is built over shortlisted domains only.
     max_model_nodes: int = 512
     use_cp_sat: bool = True
-    extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0 or self.improve_time_s <= 0:

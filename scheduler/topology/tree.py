@@ -126,15 +126,3 @@ class TopologyTree:
         if len(self.nodes) == 0:
             return np.zeros((0, *values.shape[1:]), dtype=values.dtype)
         return np.add.reduceat(values, self.domain_starts(depth), axis=0)
-
-    def path_of(self, node_index: int) -> list[tuple[str, str]]:
-        """(level key, value) from the widest level down for one node."""
-        node = self.nodes[node_index]
-        return [(key, node.labels.get(key, "")) for key in self.levels]
-
-    def children(self, depth: int, domain_index: int) -> list[Domain]:
-        """The domains one level below a domain (its nodes' domains at depth + 1)."""
-        parent = self.domains[depth][domain_index]
-        below = self.domain_of[depth + 1]
-        first, last = int(below[parent.start]), int(below[parent.end - 1])
-        return self.domains[depth + 1][first : last + 1]

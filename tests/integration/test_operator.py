@@ -3,7 +3,7 @@ Workloads stamping PodGroups, and preemption of a whole lower-priority gang."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -44,6 +44,26 @@ async def namespace(api_client: client.ApiClient, operator: OperatorProcess) -> 
     await core.create_namespace({"metadata": {"name": name}})
     async with kubelet(api_client, name):
         yield name
+
+
+@pytest.fixture
+async def priorities(api_client: client.ApiClient) -> tuple[str, str]:
+    """A low (10) and a high (1000) PriorityClass, named for this test."""
+    scheduling: Any = client.SchedulingV1Api(api_client)
+    low, high = unique("low"), unique("high")
+    await scheduling.create_priority_class({"metadata": {"name": low}, "value": 10})
+    await scheduling.create_priority_class({"metadata": {"name": high}, "value": 1000})
+    return low, high
+
+
+def all_bound(api: client.ApiClient, namespace: str, prefix: str, count: int) -> Callable[[], Awaitable[bool]]:
+    """A check for `eventually`: `count` pods named `prefix`* exist and are all bound."""
+
+    async def check() -> bool:
+        pods = await bound(api, namespace, prefix)
+        return len(pods) == count and all(pods.values())
+
+    return check
 
 
 async def create_pods(api: client.ApiClient, namespace: str, bodies: list[dict[str, Any]]) -> None:
@@ -182,12 +202,9 @@ async def test_a_workload_stamps_out_owned_pod_groups_and_removes_them_with_it(
 
 
 async def test_a_higher_priority_gang_preempts_a_whole_lower_priority_gang(
-    api_client: client.ApiClient, namespace: str
+    api_client: client.ApiClient, namespace: str, priorities: tuple[str, str]
 ) -> None:
-    scheduling: Any = client.SchedulingV1Api(api_client)
-    low, high = unique("low"), unique("high")
-    await scheduling.create_priority_class({"metadata": {"name": low}, "value": 10})
-    await scheduling.create_priority_class({"metadata": {"name": high}, "value": 1000})
+    low, high = priorities
     pool = unique("pool")
     await make_nodes(api_client, pool, racks=1, per_rack=2)
     await create_group(
@@ -195,11 +212,7 @@ async def test_a_higher_priority_gang_preempts_a_whole_lower_priority_gang(
     )
     await create_pods(api_client, namespace, [pod_body(f"batch-{i}", pool, "batch", 8, low) for i in range(2)])
 
-    async def batch_bound() -> bool:
-        pods = await bound(api_client, namespace, "batch-")
-        return len(pods) == 2 and all(pods.values())
-
-    await eventually(batch_bound, what="the low-priority gang bound")
+    await eventually(all_bound(api_client, namespace, "batch-", 2), what="the low-priority gang bound")
     await create_group(api_client, namespace, pod_group_body("urgent", 1, priorityClassName=high))
     await create_pods(api_client, namespace, [pod_body("urgent-0", pool, "urgent", 8, high)])
 
@@ -288,22 +301,15 @@ async def test_two_gangs_competing_for_the_same_capacity_end_whole_or_pending(
 
 
 async def test_single_pods_in_the_way_are_preempted_one_by_one_and_never_preemptors_wait(
-    api_client: client.ApiClient, namespace: str
+    api_client: client.ApiClient, namespace: str, priorities: tuple[str, str]
 ) -> None:
-    scheduling: Any = client.SchedulingV1Api(api_client)
-    low, high = unique("low"), unique("high")
-    await scheduling.create_priority_class({"metadata": {"name": low}, "value": 10})
-    await scheduling.create_priority_class({"metadata": {"name": high}, "value": 1000})
+    low, high = priorities
     pool = unique("pool")
     await make_nodes(api_client, pool, racks=1, per_rack=2)
     await create_group(api_client, namespace, pod_group_body("web", 2, priorityClassName=low))
     await create_pods(api_client, namespace, [pod_body(f"web-{i}", pool, "web", 8, low) for i in range(2)])
 
-    async def web_bound() -> bool:
-        pods = await bound(api_client, namespace, "web-")
-        return len(pods) == 2 and all(pods.values())
-
-    await eventually(web_bound, what="the low-priority pods bound")
+    await eventually(all_bound(api_client, namespace, "web-", 2), what="the low-priority pods bound")
     patient = pod_group_body("patient", 1, priorityClassName=high, preemptionPolicy="Never")
     await create_group(api_client, namespace, patient)
     await create_pods(api_client, namespace, [pod_body("patient-0", pool, "patient", 8, high)])

@@ -102,14 +102,21 @@ def run(
     forbid_pdb_violations: Annotated[bool, typer.Option(help="Never violate a PodDisruptionBudget.")] = False,
     own_victims_only: Annotated[bool, typer.Option(help="Only preempt pods this scheduler placed.")] = False,
     qps: Annotated[float, typer.Option(help="Client-side API rate limit.")] = 500.0,
+    metrics_port: Annotated[int, typer.Option(help="Port of /metrics, /healthz, /readyz (0: off).")] = 8080,
+    leader_election: Annotated[bool, typer.Option(help="Schedule only while holding the lease.")] = True,
+    lease_namespace: Annotated[
+        str | None, typer.Option(help="Namespace of the lease (default $POD_NAMESPACE).")
+    ] = None,
+    lease_seconds: Annotated[float, typer.Option(help="Lease duration; a standby takes over after it.")] = 15.0,
     log_format: Annotated[str, typer.Option(help="json or console.")] = "json",
 ) -> None:
     """Run the scheduler against a cluster."""
     import asyncio
+    import dataclasses
 
     from scheduler.cli.logs import configure
     from scheduler.kube.connection import KubeconfigError
-    from scheduler.kube.operator import DEFAULT_LEVELS, OperatorConfig, run_operator
+    from scheduler.kube.operator import DEFAULT_LEVELS, LeadershipLostError, OperatorConfig, run_operator
     from scheduler.solver.problem import SolverParams
 
     configure(json=log_format == "json")
@@ -123,9 +130,19 @@ def run(
         allow_pdb_violations=not forbid_pdb_violations,
         victims_own_pods_only=own_victims_only,
         qps=qps,
+        metrics_port=metrics_port,
+        leader_election=leader_election,
+        lease_seconds=lease_seconds,
+        renew_deadline_seconds=lease_seconds * 2 / 3,
+        retry_seconds=max(0.2, lease_seconds / 7.5),
     )
+    if lease_namespace:
+        config = dataclasses.replace(config, lease_namespace=lease_namespace)
     try:
         asyncio.run(run_operator(config))
+    except LeadershipLostError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
     except KubeconfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc

@@ -28,12 +28,14 @@ from scheduler.engine.units import Unit
 from scheduler.kube.api import KubeApi, SyncClusterApi, pod_group_ref
 from scheduler.kube.cache import apply
 from scheduler.kube.inbox import Change, Inbox
+from scheduler.kube.metrics import Metrics
 from scheduler.kube.status import comparable, pod_group_status
 
 log = structlog.get_logger(__name__)
 MAX_BACKOFF_S = 60.0
 STATUS_INTERVAL_S = 1.0  # per PodGroup, unless its phase changes
 EVENT_INTERVAL_S = 10.0  # per object
+RESYNC_S = 60.0  # statuses are written again at least this often
 # Decisions worth a PodScheduled=False condition and a FailedScheduling event (not "waiting for pods 3/4").
 EXPLAINED = frozenset({ScheduledReason.UNSCHEDULABLE, ScheduledReason.SCHEDULER_ERROR})
 
@@ -53,6 +55,7 @@ class SchedulingLoop(threading.Thread):
         kube: KubeApi,
         loop: asyncio.AbstractEventLoop,
         inbox: Inbox,
+        metrics: Metrics | None = None,
         *,
         nomination_timeout_s: float = 300.0,
     ) -> None:
@@ -66,11 +69,17 @@ class SchedulingLoop(threading.Thread):
         self.last: dict[str, Decision] = {}
         self.written: dict[str, dict[str, Any]] = {}
         self.written_at: dict[str, float] = {}
+        self.status_seq: dict[str, int] = {}  # touched only on the event loop
+        self.status_locks: dict[str, asyncio.Lock] = {}
         self.evented: dict[str, tuple[str, float]] = {}
         self.pod_messages: dict[str, str] = {}
         self.disrupted: dict[str, str] = {}  # PodGroup preempted whole -> why
         self.binding: dict[str, Decision] = {}  # gangs whose binding cycle is in flight
         self._stopping = threading.Event()
+        self.active = threading.Event()  # set while this replica leads: only the leader decides and binds
+        self.metrics = metrics or Metrics()
+        self._skipped: list[Unit] = []
+        self._resynced = time.monotonic()
         self._changes = 0  # bumps on anything that may help a waiting unit
         self._backoff: dict[str, tuple[int, float, float]] = {}  # unit -> (changes seen, retry at, delay)
         self.passes = 0
@@ -84,7 +93,11 @@ class SchedulingLoop(threading.Thread):
             self.inbox.wake.wait(timeout=1.0)
             self.inbox.wake.clear()
             try:
-                self.step()
+                if self.active.is_set():
+                    self.step()
+                else:  # a standby keeps its cache warm for a fast takeover
+                    for change in self.inbox.drain():
+                        apply(self.state, change)
             except Exception:
                 log.exception("scheduling pass failed")
                 time.sleep(0.5)
@@ -99,25 +112,42 @@ class SchedulingLoop(threading.Thread):
         # 2. Nominations.
         self._settle_nominations()
         # 3-4. Decide and act.
+        self._skipped = []
         decisions = self.scheduler.schedule_pending(skip=self._backing_off)
         for decision in decisions:
             self._act(decision)
+        self._gauge(decisions)
         # 5. Report.
         self._report()
         self.passes += 1
         if self.passes % 100 == 0:
             self._prune()
+        if time.monotonic() - self._resynced > RESYNC_S:
+            self._resynced = time.monotonic()
+            self.written.clear()  # re-assert every status now and then: the server's copy may have drifted
 
     def _backing_off(self, unit: Unit) -> bool:
         seen = self._backoff.get(unit.key)
         if seen is None:
             return False
         changes, retry_at, _ = seen
-        return changes == self._changes and time.monotonic() < retry_at
+        skip = changes == self._changes and time.monotonic() < retry_at
+        if skip:
+            self._skipped.append(unit)
+        return skip
+
+    def _gauge(self, decisions: list[Decision]) -> None:
+        waiting = [
+            d.unit for d in decisions if not d.scheduled and d.reason is not ScheduledReason.WAITING_FOR_PREEMPTION
+        ]
+        self.metrics.pending_gangs.set(len(waiting) + len(self._skipped))
+        self.metrics.pending_pods.labels("active").set(sum(len(u.pending) for u in waiting))
+        self.metrics.pending_pods.labels("backoff").set(sum(len(u.pending) for u in self._skipped))
 
     def _act(self, decision: Decision) -> None:
         key = decision.unit.key
         self.last[key] = decision
+        self.metrics.observe(decision)
         if decision.reason is ScheduledReason.WAITING_FOR_PREEMPTION and decision.plan is not None:
             self._preempt(decision)
             return
@@ -142,6 +172,7 @@ class SchedulingLoop(threading.Thread):
         results = await self.kube.bind_many(pairs)
         failed = [(pair, error) for pair, error in zip(pairs, results, strict=True) if error is not None]
         if failed:
+            self.metrics.bind_errors.inc(len(failed))
             (pod, node), error = failed[0]
             message = f"binding {pod} to {node} failed: {error}"
             for (done, _), result in zip(pairs, results, strict=True):
@@ -247,7 +278,7 @@ class SchedulingLoop(threading.Thread):
         for book in (self.pod_messages, self.evented):
             for key in [k for k in book if k not in self.state.pods and k not in self.state.groups]:
                 del book[key]
-        for key in [k for k in self.written if k not in self.state.groups]:
+        for key in [k for k in self.written_at if k not in self.state.groups]:
             self.written.pop(key, None)
             self.written_at.pop(key, None)
 
@@ -260,11 +291,19 @@ class SchedulingLoop(threading.Thread):
         return True
 
     async def _write_status(self, key: str, status: dict[str, Any]) -> None:
-        try:
-            await self.kube.patch_pod_group_status(key, status)
-        except Exception as exc:
-            self.written.pop(key, None)  # try again next pass
-            log.warning("status not written", podgroup=key, error=str(exc))
+        """One write per PodGroup at a time, newest wins: a superseded write is dropped, and writes never
+        overtake each other (a retried older status must not land after a newer one)."""
+        seq = self.status_seq.get(key, 0) + 1
+        self.status_seq[key] = seq
+        lock = self.status_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if self.status_seq.get(key) != seq:
+                return  # a newer status is queued behind us
+            try:
+                await self.kube.patch_pod_group_status(key, status)
+            except Exception as exc:
+                self.written.pop(key, None)  # try again next pass
+                log.warning("status not written", podgroup=key, error=str(exc))
 
     def _event(self, ref: dict[str, str], type_: str, reason: str, message: str) -> None:
         self._spawn(self.kube.post_event(ref, type_, reason, message))

@@ -8,6 +8,7 @@ the event loop, because that is only API work.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +21,11 @@ from scheduler.engine.cycle import EngineConfig
 from scheduler.engine.state import ClusterState
 from scheduler.kube.api import KubeApi
 from scheduler.kube.connection import load_connection
+from scheduler.kube.health import serve
 from scheduler.kube.inbox import Change, Inbox, Kind
+from scheduler.kube.leader import LeaderElector
 from scheduler.kube.loop import SchedulingLoop
+from scheduler.kube.metrics import Metrics
 from scheduler.kube.podwatch import PodWatcher
 from scheduler.kube.workloads import reconcile_workload
 from scheduler.solver.problem import SolverParams
@@ -58,6 +62,13 @@ class OperatorConfig:
     qps: float = 500.0
     burst: int = 1000
     bind_concurrency: int = 64
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 8080  # 0: no metrics/health server
+    leader_election: bool = True
+    lease_namespace: str = field(default_factory=lambda: os.environ.get("POD_NAMESPACE", "default"))
+    lease_seconds: float = 15.0
+    renew_deadline_seconds: float = 10.0
+    retry_seconds: float = 2.0
 
 
 def build_registry(
@@ -116,15 +127,73 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
     # change, so waiting buys nothing and delays every decision.
     settings.batching.batch_window = 0.01
     state = ClusterState(config.levels)
-    loop = SchedulingLoop(state, engine_config(config), kube, asyncio.get_running_loop(), inbox)
+    metrics = Metrics()
+    event_loop = asyncio.get_running_loop()
+    loop = SchedulingLoop(state, engine_config(config), kube, event_loop, inbox, metrics)
     loop.start()
-    pods = asyncio.create_task(PodWatcher(api_client, inbox).run(), name="pod-watch")
+    watcher = PodWatcher(api_client, inbox)
+    pods = asyncio.create_task(watcher.run(), name="pod-watch")
+    stop_flag = stop or asyncio.Event()
+    kopf_ready = asyncio.Event()
+    lost = asyncio.Event()
+
+    def lead() -> None:
+        metrics.leader.set(1)
+        loop.active.set()
+        inbox.wake.set()
+
+    def step_down() -> None:
+        # Stop scheduling at once, then leave: a replica without the lease must not bind anything.
+        loop.active.clear()
+        metrics.leader.set(0)
+        lost.set()
+        stop_flag.set()
+
+    runner = None
+    if config.metrics_port:
+        runner = await serve(
+            config.metrics_host,
+            config.metrics_port,
+            metrics,
+            alive=loop.is_alive,
+            ready=lambda: watcher.synced.is_set() and kopf_ready.is_set() and loop.active.is_set(),
+        )
+    election: asyncio.Task[None] | None = None
+    if config.leader_election:
+        elector = LeaderElector(
+            api_client,
+            config.lease_namespace,
+            config.scheduler_name,
+            lease_seconds=config.lease_seconds,
+            renew_deadline_seconds=config.renew_deadline_seconds,
+            retry_seconds=config.retry_seconds,
+        )
+        election = asyncio.create_task(elector.run(lead, step_down), name="leader-election")
+    else:
+        lead()
     log.info("phalanx starting", scheduler=config.scheduler_name, levels=list(config.levels), server=connection.server)
     try:
-        await kopf.operator(registry=registry, settings=settings, clusterwide=True, standalone=True, stop_flag=stop)
+        await kopf.operator(
+            registry=registry,
+            settings=settings,
+            clusterwide=True,
+            standalone=True,
+            stop_flag=stop_flag,
+            ready_flag=kopf_ready,
+        )
     finally:
-        pods.cancel()
+        for task in (pods, election):
+            if task is not None:
+                task.cancel()
         loop.stop()
         loop.join(timeout=10)
+        if runner is not None:
+            await runner.cleanup()
         await api_client.close()
         log.info("phalanx stopped")
+    if lost.is_set():
+        raise LeadershipLostError(f"lost the lease {config.lease_namespace}/{config.scheduler_name}")
+
+
+class LeadershipLostError(RuntimeError):
+    """This replica no longer holds the lease; the process exits so its supervisor restarts it as a standby."""

@@ -9,12 +9,16 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from kubernetes_asyncio import client
+
+from tests.integration.apiserver import free_port
 
 RACK = "network.phalanx.dev/rack"
 GROUP, VERSION = "scheduling.phalanx.dev", "v1alpha1"
@@ -25,21 +29,31 @@ class OperatorProcess:
 
     def __init__(self, kubeconfig: Path, log_path: Path, *extra: str) -> None:
         self.log_path = log_path
+        port = free_port()  # never the default 8080: several operators may run side by side
+        self.metrics_url = f"http://127.0.0.1:{port}"
         command = [sys.executable, "-m", "scheduler.cli.main", "run", "--kubeconfig", str(kubeconfig)]
-        command += ["--log-format", "console", *extra]
+        command += ["--log-format", "console", "--metrics-port", str(port), *extra]
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ})
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait_for(self, marker: str, within: float = 60.0) -> float:
+        """Seconds until `marker` appears in the log (the process must stay up meanwhile)."""
+        started = time.monotonic()
+        while time.monotonic() - started < within:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"operator exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if "phalanx starting" in self.log_path.read_text(errors="replace"):
-                time.sleep(1.0)  # let the initial listings land
-                return
+            if marker in self.log_path.read_text(errors="replace"):
+                return time.monotonic() - started
             time.sleep(0.1)
-        raise TimeoutError(f"operator not ready:\n{self.log_tail()}")
+        raise TimeoutError(f"operator never logged {marker!r}:\n{self.log_tail()}")
+
+    def wait_ready(self, within: float = 60.0) -> None:
+        self.wait_for("became leader", within)
+        time.sleep(1.0)  # let the initial listings land
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -53,6 +67,19 @@ class OperatorProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def http_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
 
 
 @contextlib.asynccontextmanager

@@ -15,6 +15,8 @@ from tests.integration.operator_harness import (
     VERSION,
     OperatorProcess,
     eventually,
+    http_status,
+    http_text,
     kubelet,
     make_nodes,
     pod_body,
@@ -350,10 +352,37 @@ async def test_explain_shows_the_reasons_from_the_live_cluster(
 
     await eventually(explained, what="explain output")
 
+    seen: dict[str, Any] = {}
+
     async def status_written() -> bool:
         result = await explain(namespace, "huge", str(apiserver.kubeconfig_path))
-        return bool(result.group.get("status", {}).get("phase") == "Unschedulable")
+        seen.update(result.group.get("status", {}))
+        return bool(seen.get("phase") == "Unschedulable")
 
-    await eventually(status_written, what="status in explain")
+    try:
+        await eventually(status_written, what="status in explain")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last status seen: {seen}") from exc
     result = await explain(namespace, "huge", str(apiserver.kubeconfig_path))
     assert any(e["reason"] == "FailedScheduling" for e in result.events)
+
+
+async def test_metrics_and_health_are_served_after_scheduling(
+    api_client: client.ApiClient, namespace: str, operator: OperatorProcess
+) -> None:
+    pool = unique("pool")
+    await make_nodes(api_client, pool, racks=1, per_rack=1)
+    await create_pods(api_client, namespace, [pod_body("m-0", pool, None, gpus=1)])
+    await eventually(all_bound(api_client, namespace, "m-", 1), what="a pod bound")
+    assert http_status(f"{operator.metrics_url}/healthz") == 200
+    assert http_status(f"{operator.metrics_url}/readyz") == 200
+    page = http_text(f"{operator.metrics_url}/metrics")
+    samples = {
+        line.split(" ")[0]: float(line.split(" ")[1]) for line in page.splitlines() if line and not line.startswith("#")
+    }
+    assert samples['phalanx_schedule_attempts_total{result="scheduled"}'] >= 1
+    assert samples['phalanx_scheduling_attempt_duration_seconds_count{result="scheduled"}'] >= 1
+    assert samples['phalanx_solver_duration_seconds_count{status="Optimal"}'] >= 1
+    assert samples["phalanx_leader"] == 1
+    assert samples["phalanx_preemption_attempts_total"] >= 1  # the preemption tests ran before
+    assert "phalanx_pending_gangs" in samples

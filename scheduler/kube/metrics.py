@@ -1,0 +1,75 @@
+"""Prometheus metrics, named like kube-scheduler's with our prefix, in seconds; no per-object labels."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.utils import INF
+
+from scheduler.api.podgroup import ScheduledReason
+from scheduler.engine.cycle import Decision
+
+# Exponential from 1 ms, as kube-scheduler's attempt durations.
+SECONDS = (*(0.001 * 2**i for i in range(16)), INF)
+RESULT = {
+    ScheduledReason.SCHEDULED: "scheduled",
+    ScheduledReason.WAITING_FOR_PREEMPTION: "scheduled",
+    ScheduledReason.UNSCHEDULABLE: "unschedulable",
+    ScheduledReason.WAITING_FOR_PODS: "unschedulable",
+    ScheduledReason.SCHEDULER_ERROR: "error",
+}
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.attempts = Counter(
+            "phalanx_schedule_attempts", "Scheduling attempts of units, by result.", ["result"], registry=r
+        )
+        self.attempt_duration = Histogram(
+            "phalanx_scheduling_attempt_duration_seconds",
+            "Time to decide one unit (filter, place, preempt, validate).",
+            ["result"],
+            buckets=SECONDS,
+            registry=r,
+        )
+        self.solver_duration = Histogram(
+            "phalanx_solver_duration_seconds",
+            "Solver time per decision, by status.",
+            ["status"],
+            buckets=SECONDS,
+            registry=r,
+        )
+        self.solver_gap = Histogram(
+            "phalanx_solver_gap",
+            "Relative distance of a placed plan to its proven bound (0 = optimal).",
+            buckets=(0.0, 0.001, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, INF),
+            registry=r,
+        )
+        self.preemption_attempts = Counter(
+            "phalanx_preemption_attempts", "Decisions that preempted to make room.", registry=r
+        )
+        self.preemption_victims = Histogram(
+            "phalanx_preemption_victims",
+            "Pods evicted per preemption.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, INF),
+            registry=r,
+        )
+        self.pending_pods = Gauge("phalanx_pending_pods", "Pods waiting to be placed, by queue.", ["queue"], registry=r)
+        self.pending_gangs = Gauge("phalanx_pending_gangs", "Units (gangs, groups, lone pods) waiting.", registry=r)
+        self.bind_errors = Counter("phalanx_bind_errors", "Bindings the API server refused.", registry=r)
+        self.leader = Gauge("phalanx_leader", "1 while this replica holds the scheduler's lease.", registry=r)
+
+    def observe(self, decision: Decision) -> None:
+        result = RESULT[decision.reason]
+        self.attempts.labels(result).inc()
+        self.attempt_duration.labels(result).observe(decision.duration_s)
+        plan = decision.plan
+        if plan is None:
+            return
+        self.solver_duration.labels(plan.status.value).observe(plan.duration_s)
+        if plan.placed and plan.gap is not None:
+            self.solver_gap.observe(plan.gap)
+        if decision.reason is ScheduledReason.WAITING_FOR_PREEMPTION:
+            self.preemption_attempts.inc()
+            self.preemption_victims.observe(len(plan.victim_pods))

@@ -1,0 +1,78 @@
+"""Leader election with two operator processes on the real API server: one schedules, the other takes over."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes_asyncio import client
+
+from tests.integration.apiserver import ApiServer
+from tests.integration.operator_harness import (
+    OperatorProcess,
+    eventually,
+    http_status,
+    kubelet,
+    make_nodes,
+    pod_body,
+    unique,
+)
+
+SCHEDULER = "phalanx-ha"  # its own lease, apart from the other modules' operator
+LEASE_SECONDS = 3
+
+
+@pytest.fixture
+async def namespace(api_client: client.ApiClient) -> AsyncIterator[str]:
+    core: Any = client.CoreV1Api(api_client)
+    name = unique("ha")
+    await core.create_namespace({"metadata": {"name": name}})
+    async with kubelet(api_client, name):
+        yield name
+
+
+def start(apiserver: ApiServer, folder: Path, name: str) -> OperatorProcess:
+    extra = ("--scheduler-name", SCHEDULER, "--lease-seconds", str(LEASE_SECONDS))
+    return OperatorProcess(apiserver.kubeconfig_path, folder / f"{name}.log", *extra)
+
+
+async def test_one_replica_schedules_and_a_standby_takes_over_when_it_dies(
+    api_client: client.ApiClient, namespace: str, apiserver: ApiServer, tmp_path: Path
+) -> None:
+    leader, standby = start(apiserver, tmp_path, "a"), None
+    try:
+        leader.wait_ready()
+        standby = start(apiserver, tmp_path, "b")
+        standby.wait_for("phalanx starting")
+        await asyncio.sleep(2 * LEASE_SECONDS)  # the standby campaigns meanwhile and must not win
+        assert "became leader" not in standby.log_path.read_text()
+        assert http_status(f"{leader.metrics_url}/readyz") == 200
+        assert http_status(f"{standby.metrics_url}/readyz") == 503  # alive, not ready: not the leader
+        assert http_status(f"{standby.metrics_url}/healthz") == 200
+
+        pool = unique("pool")
+        await make_nodes(api_client, pool, racks=1, per_rack=1)
+        core: Any = client.CoreV1Api(api_client)
+
+        async def bound(name: str) -> bool:
+            return bool((await core.read_namespaced_pod(name, namespace)).spec.node_name)
+
+        first = pod_body("first", pool, None, gpus=1)
+        first["spec"]["schedulerName"] = SCHEDULER
+        await core.create_namespaced_pod(namespace, first)
+        await eventually(lambda: bound("first"), what="the leader binds")
+
+        leader.kill()
+        takeover = standby.wait_for("became leader", within=4 * LEASE_SECONDS)
+        assert takeover <= 3 * LEASE_SECONDS
+        second = pod_body("second", pool, None, gpus=1)
+        second["spec"]["schedulerName"] = SCHEDULER
+        await core.create_namespaced_pod(namespace, second)
+        await eventually(lambda: bound("second"), what="the new leader binds")
+    finally:
+        leader.stop()
+        if standby is not None:
+            standby.stop()

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write crds/ from the pydantic models; with --check, fail (exit 1) when crds/ differs instead."""
+"""Write crds/ (and the copy kustomize needs in manifests/crds/) from the pydantic models; with --check, fail
+(exit 1) when either differs instead."""
 
 from __future__ import annotations
 
@@ -23,25 +24,30 @@ def render() -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 if crds/ is not up to date")
-    parser.add_argument("--dir", type=Path, default=Path(__file__).resolve().parent.parent / "crds")
+    root = Path(__file__).resolve().parent.parent
+    # kustomize refuses files outside the kustomization's folder, so manifests/ carries its own copy.
+    parser.add_argument("--dir", type=Path, action="append", help="output folder (repeat)")
     args = parser.parse_args()
+    folders = args.dir or [root / "crds", root / "manifests" / "crds"]
     wanted = render()
-    existing = {p.name: p.read_text() for p in args.dir.glob("*.yaml")} if args.dir.is_dir() else {}
-    stale = sorted(n for n in wanted.keys() | existing.keys() if wanted.get(n) != existing.get(n))
-    if args.check:
-        if stale:
-            print(f"crds/ is out of date ({', '.join(stale)}): run hack/update-crds.py", file=sys.stderr)
-            return 1
-        return 0
-    args.dir.mkdir(exist_ok=True)
-    for name in stale:
-        path = args.dir / name
-        if name in wanted:
-            path.write_text(wanted[name])
-        else:
-            path.unlink()
-        print(f"updated {path}")
-    return 0
+    failed = 0
+    for folder in folders:
+        existing = {p.name: p.read_text() for p in folder.glob("*.yaml")} if folder.is_dir() else {}
+        stale = sorted(n for n in wanted.keys() | existing.keys() if wanted.get(n) != existing.get(n))
+        if args.check:
+            if stale:
+                print(f"{folder} is out of date ({', '.join(stale)}): run hack/update-crds.py", file=sys.stderr)
+                failed = 1
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in stale:
+            path = folder / name
+            if name in wanted:
+                path.write_text(wanted[name])
+            else:
+                path.unlink()
+            print(f"updated {path}")
+    return failed
 
 
 if __name__ == "__main__":

@@ -126,6 +126,9 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
     # kopf waits this long for more events of one object before handling them; our handlers only record the
     # change, so waiting buys nothing and delays every decision.
     settings.batching.batch_window = 0.01
+    # No live watch of CRDs and namespaces: resources are discovered once at start (the CRDs are installed with
+    # the operator), which spares the role a cluster-wide right to list CustomResourceDefinitions.
+    settings.scanning.disabled = True
     state = ClusterState(config.levels)
     metrics = Metrics()
     event_loop = asyncio.get_running_loop()

@@ -7,7 +7,7 @@ from dataclasses import replace
 from importlib import metadata
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -89,63 +89,65 @@ def _replay(console: Console, scenario: Scenario, policies: list[Policy]) -> lis
 
 @app.command()
 def run(
+    config: Annotated[
+        Path | None, typer.Option(help="Configuration file (YAML); flags and PHALANX_* override it.")
+    ] = None,
     kubeconfig: Annotated[
         str | None, typer.Option(help="Kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster).")
     ] = None,
     context: Annotated[str | None, typer.Option(help="Kubeconfig context.")] = None,
-    scheduler_name: Annotated[str, typer.Option(help="Pods with this schedulerName are ours.")] = "phalanx",
+    scheduler_name: Annotated[str | None, typer.Option(help="Pods with this schedulerName are ours.")] = None,
     level: Annotated[
         list[str] | None, typer.Option("--level", help="Topology level label keys, widest first (repeat).")
     ] = None,
-    time_limit: Annotated[float, typer.Option(help="Solver time limit per decision, seconds.")] = 1.0,
+    time_limit: Annotated[float | None, typer.Option(help="Solver time limit per decision, seconds.")] = None,
     no_preemption: Annotated[bool, typer.Option(help="Never preempt.")] = False,
     forbid_pdb_violations: Annotated[bool, typer.Option(help="Never violate a PodDisruptionBudget.")] = False,
     own_victims_only: Annotated[bool, typer.Option(help="Only preempt pods this scheduler placed.")] = False,
-    qps: Annotated[float, typer.Option(help="Client-side API rate limit.")] = 500.0,
-    metrics_port: Annotated[int, typer.Option(help="Port of /metrics, /healthz, /readyz (0: off).")] = 8080,
-    leader_election: Annotated[bool, typer.Option(help="Schedule only while holding the lease.")] = True,
+    qps: Annotated[float | None, typer.Option(help="Client-side API rate limit.")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Port of /metrics, /healthz, /readyz (0: off).")] = None,
+    no_leader_election: Annotated[bool, typer.Option(help="Schedule without holding the lease.")] = False,
     lease_namespace: Annotated[
-        str | None, typer.Option(help="Namespace of the lease (default $POD_NAMESPACE).")
+        str | None, typer.Option(help="Namespace of the lease (default $POD_NAMESPACE, else default).")
     ] = None,
-    lease_seconds: Annotated[float, typer.Option(help="Lease duration; a standby takes over after it.")] = 15.0,
+    lease_seconds: Annotated[float | None, typer.Option(help="Lease duration; a standby takes over after it.")] = None,
     log_format: Annotated[str, typer.Option(help="json or console.")] = "json",
 ) -> None:
     """Run the scheduler against a cluster."""
     import asyncio
-    import dataclasses
 
+    from scheduler.api.config import ConfigError, load_config
     from scheduler.cli.logs import configure
     from scheduler.kube.connection import KubeconfigError
-    from scheduler.kube.operator import DEFAULT_LEVELS, LeadershipLostError, OperatorConfig, run_operator
-    from scheduler.solver.problem import SolverParams
+    from scheduler.kube.operator import LeadershipLostError, operator_config, run_operator
 
-    configure(json=log_format == "json")
-    config = OperatorConfig(
-        scheduler_name=scheduler_name,
-        levels=tuple(level) if level else DEFAULT_LEVELS,
-        kubeconfig=kubeconfig,
-        context=context,
-        params=SolverParams(time_limit_s=time_limit),
-        preemption=not no_preemption,
-        allow_pdb_violations=not forbid_pdb_violations,
-        victims_own_pods_only=own_victims_only,
-        qps=qps,
-        metrics_port=metrics_port,
-        leader_election=leader_election,
-        lease_seconds=lease_seconds,
-        renew_deadline_seconds=lease_seconds * 2 / 3,
-        retry_seconds=max(0.2, lease_seconds / 7.5),
-    )
-    if lease_namespace:
-        config = dataclasses.replace(config, lease_namespace=lease_namespace)
+    flags: dict[str, Any] = {
+        "schedulerName": scheduler_name,
+        "topologyLevels": level,
+        "solver.timeLimitSeconds": time_limit,
+        "client.qps": qps,
+        "metricsPort": metrics_port,
+        "leaderElection.leaseNamespace": lease_namespace,
+        "leaderElection.leaseSeconds": lease_seconds,
+        "preemption.enabled": False if no_preemption else None,
+        "preemption.allowPdbViolations": False if forbid_pdb_violations else None,
+        "preemption.ownPodsOnly": True if own_victims_only else None,
+        "leaderElection.enabled": False if no_leader_election else None,
+    }
     try:
-        asyncio.run(run_operator(config))
-    except LeadershipLostError as exc:
+        settings = load_config(config, overrides={k: v for k, v in flags.items() if v is not None})
+    except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
+        raise typer.Exit(code=2) from exc
+    configure(json=log_format == "json")
+    try:
+        asyncio.run(run_operator(operator_config(settings, kubeconfig, context)))
     except KubeconfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
+    except LeadershipLostError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
     except KeyboardInterrupt:
         pass
 

@@ -17,6 +17,7 @@ import kopf
 import structlog
 from kubernetes_asyncio import client
 
+from scheduler.api.config import DEFAULT_LEVELS, SchedulerConfig
 from scheduler.engine.cycle import EngineConfig
 from scheduler.engine.state import ClusterState
 from scheduler.kube.api import KubeApi
@@ -32,12 +33,6 @@ from scheduler.solver.problem import SolverParams
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_LEVELS = (
-    "topology.kubernetes.io/zone",
-    "network.phalanx.dev/block",
-    "network.phalanx.dev/rack",
-    "kubernetes.io/hostname",
-)
 WATCHED: tuple[tuple[Kind, str, str, str], ...] = (
     # Pods: kube/podwatch.py (a raw list-and-watch; kopf's per-event cost showed on gangs of hundreds).
     ("node", "", "v1", "nodes"),
@@ -102,6 +97,37 @@ def _watch(registry: kopf.OperatorRegistry, inbox: Inbox, kind: Kind, group: str
         body = event.get("object")
         if body:
             inbox.put(Change(kind, event.get("type") == "DELETED", dict(body)))
+
+
+def operator_config(settings: SchedulerConfig, kubeconfig: str | None, context: str | None) -> OperatorConfig:
+    """The validated configuration document, as the operator runs it."""
+    lease = settings.leader_election
+    return OperatorConfig(
+        scheduler_name=settings.scheduler_name,
+        levels=tuple(settings.topology_levels),
+        kubeconfig=kubeconfig,
+        context=context,
+        params=SolverParams(
+            time_limit_s=settings.solver.time_limit_seconds,
+            improve_time_s=settings.solver.improve_seconds,
+            num_workers=settings.solver.num_workers,
+            large_model_workers=settings.solver.large_model_workers,
+            max_model_nodes=settings.solver.max_model_nodes,
+            seed=settings.solver.seed,
+        ),
+        preemption=settings.preemption.enabled,
+        allow_pdb_violations=settings.preemption.allow_pdb_violations,
+        victims_own_pods_only=settings.preemption.own_pods_only,
+        qps=settings.client.qps,
+        burst=settings.client.burst,
+        bind_concurrency=settings.client.bind_concurrency,
+        metrics_port=settings.metrics_port,
+        leader_election=lease.enabled,
+        lease_namespace=lease.lease_namespace or os.environ.get("POD_NAMESPACE", "default"),
+        lease_seconds=lease.lease_seconds,
+        renew_deadline_seconds=lease.lease_seconds * 2 / 3,
+        retry_seconds=max(0.2, lease.lease_seconds / 7.5),
+    )
 
 
 def engine_config(config: OperatorConfig) -> EngineConfig:

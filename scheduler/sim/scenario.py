@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from scheduler.api.base import ApiModel
+from scheduler.api.config import DEFAULT_LEVELS
 from scheduler.api.core import Node, Pod, PodDisruptionBudget, PriorityClass
 from scheduler.api.membership import pod_group_of, stamp_pod_groups
 from scheduler.api.meta import ObjectMeta
@@ -25,12 +26,7 @@ from scheduler.api.validation import label_key_error
 from scheduler.api.workload import Workload
 from scheduler.sim.generate import ClusterGenerator, WorkloadGenerator
 
-DEFAULT_TOPOLOGY_LEVELS = (
-    "topology.kubernetes.io/zone",
-    "network.phalanx.dev/block",
-    "network.phalanx.dev/rack",
-    "kubernetes.io/hostname",
-)
+DEFAULT_TOPOLOGY_LEVELS = DEFAULT_LEVELS
 SCENARIO_API_VERSION = "sim.phalanx.dev/v1alpha1"
 
 

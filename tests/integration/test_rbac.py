@@ -15,6 +15,7 @@ import pytest
 import yaml
 from kubernetes_asyncio import client, config
 
+from scheduler.api.config import load_config
 from tests.integration.apiserver import ApiServer
 from tests.integration.conftest import ApiServerFactory, install_crds
 from tests.integration.operator_harness import (
@@ -50,6 +51,7 @@ PATHS = {  # (apiVersion, kind) -> collection path ({ns} for namespaced kinds)
     ("v1", "Namespace"): "/api/v1/namespaces",
     ("v1", "ServiceAccount"): "/api/v1/namespaces/{ns}/serviceaccounts",
     ("v1", "Service"): "/api/v1/namespaces/{ns}/services",
+    ("v1", "ConfigMap"): "/api/v1/namespaces/{ns}/configmaps",
     ("apps/v1", "Deployment"): "/apis/apps/v1/namespaces/{ns}/deployments",
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "/apis/rbac.authorization.k8s.io/v1/clusterroles",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
@@ -111,6 +113,16 @@ def test_the_cluster_role_grants_nothing_beyond_what_it_documents() -> None:
                 granted.setdefault((group, resource), set()).update(rule["verbs"])
     assert granted == EXPECTED
     assert all("*" not in verbs for verbs in granted.values())
+
+
+def test_the_config_map_holds_a_valid_scheduler_configuration(tmp_path: Path) -> None:
+    (config_map,) = [o for o in manifest_objects() if o["kind"] == "ConfigMap"]
+    path = tmp_path / "config.yaml"
+    path.write_text(config_map["data"]["config.yaml"])
+    settings = load_config(path, env={})
+    assert settings.scheduler_name == "phalanx"
+    (deployment,) = [o for o in manifest_objects() if o["kind"] == "Deployment"]
+    assert "--config=/etc/phalanx/config.yaml" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
 async def test_every_manifest_object_is_accepted_by_the_api_server(apiserver: ApiServer) -> None:

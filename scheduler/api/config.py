@@ -1,0 +1,131 @@
+"""The scheduler's configuration: one validated document, from a file, the environment and flags (in that
+order of precedence, lowest first). Errors name the file and the field."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from scheduler.api.base import ApiModel
+from scheduler.api.validation import dns1123_subdomain_error, label_key_error
+
+DEFAULT_LEVELS = (
+    "topology.kubernetes.io/zone",
+    "network.phalanx.dev/block",
+    "network.phalanx.dev/rack",
+    "kubernetes.io/hostname",
+)
+ENV_PREFIX = "PHALANX_"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the source and the field."""
+
+
+class SolverConfig(ApiModel):
+    time_limit_seconds: Annotated[float, Field(gt=0, le=600)] = 1.0
+    improve_seconds: Annotated[float, Field(gt=0, le=600)] = 0.2
+    num_workers: Annotated[int, Field(ge=1, le=64)] = 1
+    large_model_workers: Annotated[int, Field(ge=1, le=64)] = 2
+    max_model_nodes: Annotated[int, Field(ge=1)] = 512
+    seed: int = 7
+
+
+class PreemptionConfig(ApiModel):
+    enabled: bool = True
+    allow_pdb_violations: bool = True
+    own_pods_only: bool = False
+
+
+class ClientConfig(ApiModel):
+    qps: Annotated[float, Field(gt=0)] = 500.0
+    burst: Annotated[int, Field(ge=1)] = 1000
+    bind_concurrency: Annotated[int, Field(ge=1, le=1024)] = 64
+
+
+class LeaderElectionConfig(ApiModel):
+    enabled: bool = True
+    lease_namespace: str | None = None  # default: $POD_NAMESPACE, else "default"
+    lease_seconds: Annotated[float, Field(ge=1, le=300)] = 15.0
+
+
+class SchedulerConfig(ApiModel):
+    scheduler_name: str = "phalanx"
+    topology_levels: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: list(DEFAULT_LEVELS))
+    solver: SolverConfig = Field(default_factory=SolverConfig)
+    preemption: PreemptionConfig = Field(default_factory=PreemptionConfig)
+    client: ClientConfig = Field(default_factory=ClientConfig)
+    leader_election: LeaderElectionConfig = Field(default_factory=LeaderElectionConfig)
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 8080
+
+    @field_validator("scheduler_name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if err := dns1123_subdomain_error(name):
+            raise ValueError(f"schedulerName {name!r} {err}")
+        return name
+
+    @field_validator("topology_levels")
+    @classmethod
+    def _levels(cls, levels: list[str]) -> list[str]:
+        for key in levels:
+            if err := label_key_error(key):
+                raise ValueError(f"topology level {key!r} is not a valid label key: {err}")
+        if len(set(levels)) != len(levels):
+            raise ValueError("topology levels must not repeat")
+        return levels
+
+
+# Environment variables for the settings an operator most often changes per cluster.
+ENV_FIELDS = {
+    "SCHEDULER_NAME": ("schedulerName",),
+    "TOPOLOGY_LEVELS": ("topologyLevels",),  # comma-separated
+    "SOLVER_TIME_LIMIT_SECONDS": ("solver", "timeLimitSeconds"),
+    "PREEMPTION_ENABLED": ("preemption", "enabled"),
+    "CLIENT_QPS": ("client", "qps"),
+    "LEASE_NAMESPACE": ("leaderElection", "leaseNamespace"),
+    "METRICS_PORT": ("metricsPort",),
+}
+
+
+def load_config(
+    path: Path | None = None, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> SchedulerConfig:
+    """File, then PHALANX_* environment variables, then flags (`overrides`, nested camelCase keys)."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the configuration must be a mapping")
+        data = loaded
+    for name, keys in ENV_FIELDS.items():
+        value = (env if env is not None else os.environ).get(ENV_PREFIX + name)
+        if value is not None:
+            _put(data, keys, value.split(",") if name == "TOPOLOGY_LEVELS" else value)
+            source += f" + ${ENV_PREFIX}{name}"
+    for dotted, value in (overrides or {}).items():
+        _put(data, tuple(dotted.split(".")), value)
+    try:
+        return SchedulerConfig.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "<document>"
+        raise ConfigError(f"{source}: {where}: {error['msg'].removeprefix('Value error, ')}") from exc
+
+
+def _put(data: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
+    for key in keys[:-1]:
+        data = data.setdefault(key, {})
+    data[keys[-1]] = value

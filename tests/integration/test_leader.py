@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -76,3 +78,24 @@ async def test_one_replica_schedules_and_a_standby_takes_over_when_it_dies(
         leader.stop()
         if standby is not None:
             standby.stop()
+
+
+async def test_a_leader_that_loses_its_lease_stops_and_exits(
+    api_client: client.ApiClient, apiserver: ApiServer, tmp_path: Path
+) -> None:
+    name = f"{SCHEDULER}-lost"
+    extra = ("--scheduler-name", name, "--lease-seconds", str(LEASE_SECONDS))
+    leader = OperatorProcess(apiserver.kubeconfig_path, tmp_path / "leader.log", *extra)
+    try:
+        leader.wait_ready()
+        leases: Any = client.CoordinationV1Api(api_client)
+        lease = await leases.read_namespaced_lease(name, "default")
+        lease.spec.holder_identity = "someone-else"
+        lease.spec.lease_duration_seconds = 3600  # and it keeps it
+        await leases.replace_namespaced_lease(name, "default", lease)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            await asyncio.to_thread(leader.proc.wait, 6 * LEASE_SECONDS)
+        assert leader.proc.returncode == 1, leader.log_tail()
+        assert "lost leadership" in leader.log_path.read_text()
+    finally:
+        leader.stop()

@@ -24,7 +24,8 @@ class PodWatcher:
     def __init__(self, api: client.ApiClient, inbox: Inbox) -> None:
         self.core: Any = client.CoreV1Api(api)
         self.inbox = inbox
-        self.known: dict[str, dict[str, Any]] = {}  # namespace/name -> last body (for deletions on relist)
+        # namespace/name -> a stub body, enough to report a deletion on relist (full bodies would double memory)
+        self.known: dict[str, dict[str, Any]] = {}
         self.synced = asyncio.Event()
 
     async def run(self) -> None:
@@ -50,7 +51,7 @@ class PodWatcher:
         for body in data.get("items", []):
             body.setdefault("kind", "Pod")
             body.setdefault("apiVersion", "v1")
-            seen[_key(body)] = body
+            seen[_key(body)] = _stub(body)
             self.inbox.put(Change("pod", False, body))
         for key in self.known.keys() - seen.keys():
             self.inbox.put(Change("pod", True, self.known[key]))
@@ -87,7 +88,7 @@ class PodWatcher:
                     if kind == "DELETED":
                         self.known.pop(key, None)
                     else:
-                        self.known[key] = body
+                        self.known[key] = _stub(body)
                     self.inbox.put(Change("pod", kind == "DELETED", body))
         finally:
             response.release()
@@ -97,3 +98,12 @@ class PodWatcher:
 def _key(body: dict[str, Any]) -> str:
     meta = body.get("metadata", {})
     return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+
+
+def _stub(body: dict[str, Any]) -> dict[str, Any]:
+    meta = body.get("metadata", {})
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
+    }

@@ -12,7 +12,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from scheduler.api.base import ApiModel
-from scheduler.api.validation import dns1123_subdomain_error, label_key_error
+from scheduler.api.validation import check_topology_levels, dns1123_subdomain_error
 
 DEFAULT_LEVELS = (
     "topology.kubernetes.io/zone",
@@ -73,12 +73,7 @@ class SchedulerConfig(ApiModel):
     @field_validator("topology_levels")
     @classmethod
     def _levels(cls, levels: list[str]) -> list[str]:
-        for key in levels:
-            if err := label_key_error(key):
-                raise ValueError(f"topology level {key!r} is not a valid label key: {err}")
-        if len(set(levels)) != len(levels):
-            raise ValueError("topology levels must not repeat")
-        return levels
+        return check_topology_levels(levels)
 
 
 # Environment variables for the settings an operator most often changes per cluster.

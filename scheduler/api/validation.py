@@ -80,3 +80,13 @@ def label_value_error(value: str) -> str | None:
             "and must start and end with an alphanumeric character"
         )
     return None
+
+
+def check_topology_levels(levels: list[str]) -> list[str]:
+    """Topology level keys, widest first: valid label keys, none repeated (raises ValueError)."""
+    for key in levels:
+        if err := label_key_error(key):
+            raise ValueError(f"topology level {key!r} is not a valid label key: {err}")
+    if len(set(levels)) != len(levels):
+        raise ValueError("topology levels must not repeat")
+    return levels

@@ -22,7 +22,7 @@ from scheduler.api.core import Node, Pod, PodDisruptionBudget, PriorityClass
 from scheduler.api.membership import pod_group_of, stamp_pod_groups
 from scheduler.api.meta import ObjectMeta
 from scheduler.api.podgroup import PodGroup
-from scheduler.api.validation import label_key_error
+from scheduler.api.validation import check_topology_levels
 from scheduler.api.workload import Workload
 from scheduler.sim.generate import ClusterGenerator, WorkloadGenerator
 
@@ -55,12 +55,7 @@ class ScenarioSpec(ApiModel):
     @field_validator("topology_levels")
     @classmethod
     def _levels_are_label_keys(cls, levels: list[str]) -> list[str]:
-        for key in levels:
-            if err := label_key_error(key):
-                raise ValueError(f"topology level {key!r} is not a valid label key: {err}")
-        if len(set(levels)) != len(levels):
-            raise ValueError("topology levels must not repeat")
-        return levels
+        return check_topology_levels(levels)
 
 
 class ScenarioDocument(ApiModel):

@@ -121,6 +121,11 @@ class Scheduler:
         units = victim_units(self.state, own_only=own, exclude=unit.key, gangs=self.config.gangs)
         pdbs = budgets(self.state, list(self.state.budgets.values()))
         candidates = eligible(units, pdbs, unit.priority)
+        if not candidates.units:
+            # Nothing of lower priority runs: no victim set exists, and the placement just failed, so the
+            # solver need not be asked again (a queue of waiting gangs would otherwise redo it on every change).
+            message = f"{placement.explanation}; preemption cannot help: no running pod has a lower priority"
+            return Decision(unit, reason, message, placement, time.perf_counter() - started)
         plan = preempt_gang(
             capacity,
             unit.gang,

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 from rich.console import Console
 from rich.table import Table
 
@@ -27,6 +27,7 @@ from tests.integration.apiserver import ApiServer  # noqa: E402
 from tests.integration.conftest import install_crds  # noqa: E402
 from tests.integration.operator_harness import (  # noqa: E402
     OperatorProcess,
+    api_client_for,
     make_nodes,
     pod_body,
     pod_group_body,
@@ -78,10 +79,8 @@ async def wait_bound(api: client.ApiClient, namespace: str, count: int, within: 
 
 
 async def scenario(server: ApiServer, quick: bool) -> list[tuple[str, str, str, str]]:
-    cfg = client.Configuration()
-    await config.load_kube_config(config_file=str(server.kubeconfig_path), client_configuration=cfg)
     rows = []
-    async with client.ApiClient(cfg) as api:
+    async with api_client_for(server.kubeconfig_path) as api:
         core: Any = client.CoreV1Api(api)
         objects: Any = client.CustomObjectsApi(api)
         # 1. A 512-pod gang.

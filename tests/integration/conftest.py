@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 
 from tests.integration.apiserver import ApiServer
+from tests.integration.operator_harness import api_client_for
 
 HERE = Path(__file__).resolve().parent
 BUILD_SCRIPT = HERE.parents[1] / "hack" / "k8s-test-server.sh"
@@ -69,9 +70,7 @@ def apiserver(apiserver_factory: ApiServerFactory) -> ApiServer:
 
 @pytest.fixture
 async def api_client(apiserver: ApiServer) -> AsyncIterator[client.ApiClient]:
-    cfg = client.Configuration()
-    await config.load_kube_config(config_file=str(apiserver.kubeconfig_path), client_configuration=cfg)
-    async with client.ApiClient(cfg) as api:
+    async with api_client_for(apiserver.kubeconfig_path) as api:
         yield api
 
 
@@ -80,10 +79,8 @@ CRD_DIR = HERE.parents[1] / "crds"
 
 async def install_crds(kubeconfig: Path, wait_s: float = 30.0) -> list[str]:
     """Apply every CRD in crds/ (create or replace) and wait until the server reports them Established."""
-    cfg = client.Configuration()
-    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
     names = []
-    async with client.ApiClient(cfg) as api:
+    async with api_client_for(kubeconfig) as api:
         ext = client.ApiextensionsV1Api(api)
         for path in sorted(CRD_DIR.glob("*.yaml")):
             body = yaml.safe_load(path.read_text())

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from kubernetes_asyncio import client
+from kubernetes_asyncio import client, config
 
 from tests.integration.apiserver import free_port
 
@@ -107,6 +107,15 @@ async def kubelet(api: client.ApiClient, namespace: str) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@contextlib.asynccontextmanager
+async def api_client_for(kubeconfig: Path) -> AsyncIterator[client.ApiClient]:
+    """A kubernetes-asyncio client authenticated by a kubeconfig file (closed on exit)."""
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    async with client.ApiClient(cfg) as api:
+        yield api
 
 
 def unique(prefix: str) -> str:

@@ -7,10 +7,11 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 
 from tests.integration.apiserver import ApiServer
+from tests.integration.operator_harness import api_client_for
 
 GROUP = "smoke.phalanx.dev"
 
@@ -133,10 +134,8 @@ async def test_with_rbac_a_user_without_bindings_is_forbidden_while_the_admin_is
 ) -> None:
     server = apiserver_factory(rbac=True, users=["nobody"])
     for user, allowed in (("phalanx-admin", True), ("nobody", False)):
-        cfg = client.Configuration()
         kubeconfig = server.write_kubeconfig(server.work_dir / f"{user}.kubeconfig", user)
-        await config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
-        async with client.ApiClient(cfg) as api:
+        async with api_client_for(kubeconfig) as api:
             core = client.CoreV1Api(api)
             if allowed:
                 await core.list_node()

@@ -100,10 +100,7 @@ async def test_a_gang_is_bound_whole_into_one_rack_and_its_status_says_so(
     await create_group(api_client, namespace, pod_group_body("train", 4, **rack))
     await create_pods(api_client, namespace, [pod_body(f"train-{i}", pool, "train", gpus=4) for i in range(4)])
 
-    async def all_bound() -> bool:
-        return all((await bound(api_client, namespace, "train-")).values())
-
-    await eventually(all_bound, what="all four pods bound")
+    await eventually(all_bound(api_client, namespace, "train-", 4), what="all four pods bound")
     nodes = set((await bound(api_client, namespace, "train-")).values())
     assert len({n.rsplit("-n", 1)[0] for n in nodes if n}) == 1  # one rack
 
@@ -133,11 +130,7 @@ async def test_a_gang_waits_for_its_quorum_then_binds(api_client: client.ApiClie
     assert not any((await bound(api_client, namespace, "q-")).values())
     await create_pods(api_client, namespace, [pod_body("q-2", pool, "q", gpus=1)])
 
-    async def all_bound() -> bool:
-        pods = await bound(api_client, namespace, "q-")
-        return len(pods) == 3 and all(pods.values())
-
-    await eventually(all_bound, what="the gang bound once whole")
+    await eventually(all_bound(api_client, namespace, "q-", 3), what="the gang bound once whole")
 
 
 async def test_a_gang_that_cannot_fit_binds_nothing_and_explains_why(
@@ -260,11 +253,7 @@ async def test_a_gang_waiting_for_resources_schedules_when_a_node_is_added(
     node = (await make_nodes(api_client, f"{pool}-more", racks=1, per_rack=1))[0]
     await core.patch_node(node, {"metadata": {"labels": {"pool": pool}}})
 
-    async def all_bound() -> bool:
-        pods = await bound(api_client, namespace, "grow-")
-        return all(pods.values())
-
-    await eventually(all_bound, what="the gang bound on the new node")
+    await eventually(all_bound(api_client, namespace, "grow-", 2), what="the gang bound on the new node")
 
 
 async def test_a_gang_above_min_count_binds_as_many_pods_as_fit(api_client: client.ApiClient, namespace: str) -> None:

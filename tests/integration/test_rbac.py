@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 
 from scheduler.api.config import load_config
 from tests.integration.apiserver import ApiServer
@@ -22,6 +22,7 @@ from tests.integration.operator_harness import (
     GROUP,
     VERSION,
     OperatorProcess,
+    api_client_for,
     eventually,
     kubelet,
     make_nodes,
@@ -96,9 +97,7 @@ def rbac_server(apiserver_factory: ApiServerFactory) -> ApiServer:
 
 @pytest.fixture
 async def admin(rbac_server: ApiServer) -> AsyncIterator[client.ApiClient]:
-    cfg = client.Configuration()
-    await config.load_kube_config(config_file=str(rbac_server.kubeconfig_path), client_configuration=cfg)
-    async with client.ApiClient(cfg) as api:
+    async with api_client_for(rbac_server.kubeconfig_path) as api:
         yield api
 
 

@@ -54,6 +54,25 @@ class LeaderElectionConfig(ApiModel):
     lease_seconds: Annotated[float, Field(ge=1, le=300)] = 15.0
 
 
+class IntegrationsConfig(ApiModel):
+    """Workload controllers whose objects become gangs without a hand-written PodGroup."""
+
+    jobs: bool = True
+    job_sets: bool = True
+    leader_worker_sets: bool = True
+
+
+class ProvisioningConfig(ApiModel):
+    """Ask a cluster autoscaler for a whole gang's capacity at once (ProvisioningRequest) when it fits nowhere."""
+
+    enabled: bool = False
+    provisioning_class_name: Annotated[str, Field(min_length=1, max_length=253)] = (
+        "best-effort-atomic-scale-up.autoscaling.x-k8s.io"
+    )
+    parameters: dict[str, str] = Field(default_factory=dict)
+    retry_seconds: Annotated[float, Field(ge=1, le=86400)] = 60.0  # after Failed, before asking again
+
+
 class SchedulerConfig(ApiModel):
     scheduler_name: str = "phalanx"
     topology_levels: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: list(DEFAULT_LEVELS))
@@ -61,6 +80,8 @@ class SchedulerConfig(ApiModel):
     preemption: PreemptionConfig = Field(default_factory=PreemptionConfig)
     client: ClientConfig = Field(default_factory=ClientConfig)
     leader_election: LeaderElectionConfig = Field(default_factory=LeaderElectionConfig)
+    integrations: IntegrationsConfig = Field(default_factory=IntegrationsConfig)
+    provisioning: ProvisioningConfig = Field(default_factory=ProvisioningConfig)
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 8080
 
     @field_validator("scheduler_name")
@@ -85,6 +106,8 @@ ENV_FIELDS = {
     "CLIENT_QPS": ("client", "qps"),
     "LEASE_NAMESPACE": ("leaderElection", "leaseNamespace"),
     "METRICS_PORT": ("metricsPort",),
+    "PROVISIONING_ENABLED": ("provisioning", "enabled"),
+    "PROVISIONING_CLASS_NAME": ("provisioning", "provisioningClassName"),
 }
 
 

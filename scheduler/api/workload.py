@@ -82,11 +82,12 @@ class Workload(ApiModel):
 
     def pod_group_names(self) -> list[tuple[PodGroupTemplate, str]]:
         """The PodGroups this Workload stamps out: `<workload>-<template>`, or `-<i>` suffixed for replicas."""
-        names: list[tuple[PodGroupTemplate, str]] = []
-        for template in self.spec.pod_group_templates:
-            stem = f"{self.metadata.name}-{template.name}"
-            if template.replicas == 1:
-                names.append((template, stem))
-            else:
-                names.extend((template, f"{stem}-{i}") for i in range(template.replicas))
-        return names
+        return [
+            (template, self.pod_group_name(template, i))
+            for template in self.spec.pod_group_templates
+            for i in range(template.replicas)
+        ]
+
+    def pod_group_name(self, template: PodGroupTemplate, index: int = 0) -> str:
+        stem = f"{self.metadata.name}-{template.name}"
+        return stem if template.replicas == 1 else f"{stem}-{index}"

@@ -12,7 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from scheduler.api.controllers import controller_of
 from scheduler.api.core import Pod, PodDisruptionBudget
+from scheduler.api.integrations import Membership, OwnerRecord, owner_record, resolve
 from scheduler.api.membership import pod_group_of
 from scheduler.api.podgroup import PodGroup
 from scheduler.topology.cache import TopologyCache
@@ -37,6 +39,7 @@ class PodInfo:
     phase: str = "Pending"
     created: datetime | None = None
     assumed: bool = False
+    held: str = ""  # why the pod may not be scheduled yet (its owner unseen, its controller misconfigured)
 
     @property
     def group_key(self) -> str | None:
@@ -71,8 +74,14 @@ class ClusterState:
     groups: dict[str, PodGroup] = field(default_factory=dict)  # namespace/name -> group
     priority_classes: dict[str, int] = field(default_factory=dict)
     budgets: dict[str, PodDisruptionBudget] = field(default_factory=dict)  # namespace/name -> PDB
+    # Workload-controller integration (api/integrations.py): the controller objects seen, and per followed kind
+    # whether it is served (None: first list in flight). Empty: pods join groups by label only.
+    owners: dict[str, OwnerRecord] = field(default_factory=dict)
+    followed: dict[str, bool | None] = field(default_factory=dict)
     _usage: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
     _members: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    _dependents: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # owner id -> pod keys
+    _chains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # pod key -> owner ids it resolved through
     _arrays: Capacity | None = None  # allocatable and used, kept in step with _usage for fast snapshots
 
     def __post_init__(self) -> None:
@@ -87,14 +96,29 @@ class ClusterState:
 
     # Pods -------------------------------------------------------------------------------------------------
     def upsert_pod(self, info: PodInfo) -> None:
-        self.remove_pod(info.key)
+        old = self._detach(info.key)
+        if self.followed and pod_group_of(info.pod) is None and controller_of(info.pod.metadata) is not None:
+            membership = self._membership(info)
+            info = replace(info, group=membership.group, held=membership.held)
+            if membership.chain:
+                self._chains[info.key] = membership.chain
+                for owner in membership.chain:
+                    self._dependents[owner].add(info.key)
         self.pods[info.key] = info
         if info.holds_capacity and info.node is not None:
             self._charge(info.node, info.requests, +1)
         if info.group_key:
             self._members[info.group_key].add(info.key)
+        if old is None:  # a new pod may be the owner others wait for (an LWS leader owns its workers' set)
+            self._reresolve(f"Pod/{info.key}")
 
     def remove_pod(self, key: str) -> PodInfo | None:
+        old = self._detach(key)
+        if old is not None:
+            self._reresolve(f"Pod/{key}")
+        return old
+
+    def _detach(self, key: str) -> PodInfo | None:
         old = self.pods.pop(key, None)
         if old is None:
             return None
@@ -102,6 +126,11 @@ class ClusterState:
             self._charge(old.node, old.requests, -1)
         if old.group_key:
             self._members[old.group_key].discard(key)
+        for owner in self._chains.pop(key, ()):
+            waiting = self._dependents[owner]
+            waiting.discard(key)
+            if not waiting:
+                del self._dependents[owner]
         return old
 
     def assume(self, key: str, node: str) -> None:
@@ -126,6 +155,49 @@ class ClusterState:
                     arrays.used[i, arrays.column[resource]] += sign * amount
             elif i is not None:
                 self._arrays = None  # a resource no column has: rebuild on the next snapshot
+
+    # Controllers (integration) ------------------------------------------------------------------------------
+    def upsert_owner(self, record: OwnerRecord) -> bool:
+        """Record a controller object; True when that changed the membership of any pod (or may have)."""
+        if self.owners.get(record.id) == record:
+            return False
+        self.owners[record.id] = record
+        self._reresolve(record.id)
+        return True
+
+    def remove_owner(self, owner: str) -> bool:
+        if self.owners.pop(owner, None) is None:
+            return False
+        self._reresolve(owner)
+        return True
+
+    def follow(self, kind: str, served: bool | None) -> None:
+        """Start (None), confirm (True) or give up (False: API not installed) following owners of `kind`."""
+        if self.followed.get(kind, "unset") == served:
+            return
+        self.followed[kind] = served
+        self.followed.setdefault("Pod", True)  # pods own things too (an LWS leader owns its workers' set)
+        for owner in [o for o in self._dependents if o.startswith(f"{kind}/")]:
+            self._reresolve(owner)
+        if served is not False:  # pods resolved before the kind was followed may now belong to a gang
+            for info in [i for i in self.pods.values() if i.key not in self._chains]:
+                self.upsert_pod(info)
+
+    def _membership(self, info: PodInfo) -> Membership:
+        return resolve(info.namespace, info.pod.metadata, self._owner, self.followed)
+
+    def _owner(self, owner: str) -> OwnerRecord | None:
+        record = self.owners.get(owner)
+        if record is None and owner.startswith("Pod/"):
+            info = self.pods.get(owner[4:])
+            return owner_record("Pod", info.pod.metadata) if info is not None else None
+        return record
+
+    def _reresolve(self, owner: str) -> None:
+        for key in list(self._dependents.get(owner, ())):
+            info = self.pods.get(key)
+            if info is not None:
+                self.upsert_pod(info)
 
     # Groups -----------------------------------------------------------------------------------------------
     def upsert_group(self, group: PodGroup) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from scheduler.api.integrations import WAITING
 from scheduler.api.podgroup import PodGroup, ScheduledReason
 from scheduler.api.policy import PreemptionPolicy
 from scheduler.api.priority import group_priority, pod_priority
@@ -46,7 +47,11 @@ def pending_units(state: ClusterState, scheduler_name: str, *, gangs: bool = Tru
     for info in state.pods.values():
         if info.scheduler_name != scheduler_name or info.node is not None:
             continue
-        if info.group_key is None or not gangs:
+        if info.held:
+            waits = info.held.startswith(WAITING)
+            reason = ScheduledReason.WAITING_FOR_PODS if waits else ScheduledReason.UNSCHEDULABLE
+            units.append(_waiting(info.key, (info,), 1, 0, info.created or EPOCH, info.held, reason=reason))
+        elif info.group_key is None or not gangs:
             units.append(_single(state, info))
         elif info.group_key not in seen_groups:
             seen_groups.add(info.group_key)

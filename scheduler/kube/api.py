@@ -186,24 +186,52 @@ class KubeApi:
 
     async def apply_pod_group(self, body: Mapping[str, Any]) -> None:
         """Create a PodGroup, or bring its spec and labels in line with `body` if it exists."""
+        await self.apply_custom("podgroups", body)
+
+    async def apply_custom(self, plural: str, body: Mapping[str, Any]) -> None:
+        """Create one of our objects, or bring its spec, labels and owners in line with `body` if it exists."""
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
         try:
             await self.call(
-                f"create podgroup {name}",
-                lambda: self.objects.create_namespaced_custom_object(
-                    GROUP, VERSION, namespace, "podgroups", dict(body)
-                ),
+                f"create {plural} {name}",
+                lambda: self.objects.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, dict(body)),
             )
         except client.ApiException as exc:
             if exc.status != 409:
                 raise
-            patch = {"metadata": {"labels": body["metadata"].get("labels", {})}, "spec": body["spec"]}
+            metadata = {"labels": body["metadata"].get("labels", {})}
+            if "ownerReferences" in body["metadata"]:
+                metadata["ownerReferences"] = body["metadata"]["ownerReferences"]
+            patch = {"metadata": metadata, "spec": body["spec"]}
             await self.call(
-                f"patch podgroup {name}",
+                f"patch {plural} {name}",
                 lambda: self.objects.patch_namespaced_custom_object(
-                    GROUP, VERSION, namespace, "podgroups", name, patch, _content_type="application/merge-patch+json"
+                    GROUP, VERSION, namespace, plural, name, patch, _content_type="application/merge-patch+json"
                 ),
             )
+
+    async def delete_custom(self, plural: str, namespace: str, name: str) -> bool:
+        """Delete one of our objects; False when it was already gone."""
+        try:
+            await self.call(
+                f"delete {plural} {name}",
+                lambda: self.objects.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name),
+            )
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            return False
+        return True
+
+
+async def raise_for_status(response: aiohttp.ClientResponse) -> None:
+    """What the client does for preloaded responses only: an error status raises ApiException (with the
+    server's body and headers, so Retry-After is honoured); the response is released."""
+    if not 200 <= response.status <= 299:
+        error = client.ApiException(status=response.status, reason=response.reason)
+        error.body, error.headers = await response.read(), response.headers
+        response.release()
+        raise error
 
 
 def pod_group_ref(key: str, uid: str | None = None) -> dict[str, str]:

@@ -40,6 +40,13 @@ def apply(state: ClusterState, change: Change) -> bool:
                 cls = PriorityClass.model_validate(change.body)
                 state.priority_classes[cls.metadata.name] = cls.value
             return True
+        if change.kind == "owner":  # a controller object, already read into its record (kube/integrations.py)
+            if change.deleted:
+                return state.remove_owner(change.body["id"])
+            return state.upsert_owner(change.body["record"])
+        if change.kind == "served":
+            state.follow(change.body["kind"], change.body["served"])
+            return True
         if change.kind == "pdb":
             if change.deleted:
                 state.budgets.pop(key, None)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 # "rollback" comes from the binding cycle: a gang whose binding failed, to forget and retry.
-Kind = Literal["pod", "node", "podgroup", "priorityclass", "pdb", "rollback"]
+# "owner" and "served" come from the workload-controller integration (kube/integrations.py).
+Kind = Literal["pod", "node", "podgroup", "priorityclass", "pdb", "rollback", "owner", "served"]
 
 
 @dataclass(frozen=True)

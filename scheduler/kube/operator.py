@@ -17,13 +17,14 @@ import kopf
 import structlog
 from kubernetes_asyncio import client
 
-from scheduler.api.config import DEFAULT_LEVELS, SchedulerConfig
+from scheduler.api.config import DEFAULT_LEVELS, ProvisioningConfig, SchedulerConfig
 from scheduler.engine.cycle import EngineConfig
 from scheduler.engine.state import ClusterState
 from scheduler.kube.api import KubeApi
 from scheduler.kube.connection import load_connection
 from scheduler.kube.health import serve
 from scheduler.kube.inbox import Change, Inbox, Kind
+from scheduler.kube.integrations import FOLLOWED, Integrations
 from scheduler.kube.leader import LeaderElector
 from scheduler.kube.loop import SchedulingLoop
 from scheduler.kube.metrics import Metrics
@@ -64,6 +65,9 @@ class OperatorConfig:
     lease_seconds: float = 15.0
     renew_deadline_seconds: float = 10.0
     retry_seconds: float = 2.0
+    # Controller kinds whose objects become gangs (kube/integrations.py); StatefulSets link LWS pods to theirs.
+    integrations: tuple[str, ...] = ("Job", "JobSet", "LeaderWorkerSet")
+    provisioning: ProvisioningConfig = field(default_factory=ProvisioningConfig)
 
 
 def build_registry(
@@ -127,6 +131,16 @@ def operator_config(settings: SchedulerConfig, kubeconfig: str | None, context: 
         lease_seconds=lease.lease_seconds,
         renew_deadline_seconds=lease.lease_seconds * 2 / 3,
         retry_seconds=max(0.2, lease.lease_seconds / 7.5),
+        integrations=tuple(
+            kind
+            for kind, on in (
+                ("Job", settings.integrations.jobs),
+                ("JobSet", settings.integrations.job_sets),
+                ("LeaderWorkerSet", settings.integrations.leader_worker_sets),
+            )
+            if on
+        ),
+        provisioning=settings.provisioning,
     )
 
 
@@ -162,6 +176,10 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
     loop.start()
     watcher = PodWatcher(api_client, inbox)
     pods = asyncio.create_task(watcher.run(), name="pod-watch")
+    kinds = set(config.integrations) | ({"StatefulSet"} if "LeaderWorkerSet" in config.integrations else set())
+    integrations = Integrations(api_client, kube, inbox, config.scheduler_name)
+    owner_watchers = integrations.watchers(tuple(f for f in FOLLOWED if f.kind in kinds))
+    background = [asyncio.create_task(w.run(), name=f"watch-{w.kind}") for w in owner_watchers]
     stop_flag = stop or asyncio.Event()
     kopf_ready = asyncio.Event()
     lost = asyncio.Event()
@@ -185,7 +203,12 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
             config.metrics_port,
             metrics,
             alive=loop.is_alive,
-            ready=lambda: watcher.synced.is_set() and kopf_ready.is_set() and loop.active.is_set(),
+            ready=lambda: (
+                watcher.synced.is_set()
+                and all(w.synced.is_set() for w in owner_watchers)
+                and kopf_ready.is_set()
+                and loop.active.is_set()
+            ),
         )
     election: asyncio.Task[None] | None = None
     if config.leader_election:
@@ -211,7 +234,7 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
             ready_flag=kopf_ready,
         )
     finally:
-        for task in (pods, election):
+        for task in (pods, election, *background):
             if task is not None:
                 task.cancel()
         loop.stop()

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from kubernetes_asyncio import client
 from pydantic import ValidationError
 
 from scheduler.api.membership import stamp_pod_groups
@@ -49,7 +48,7 @@ async def reconcile_workload(kube: KubeApi, body: dict[str, Any], deleted: bool)
         stale = item["metadata"]["name"]
         if stale in wanted:
             continue
-        await _delete_pod_group(kube, namespace, stale)
+        await kube.delete_custom("podgroups", namespace, stale)
     if not deleted:
         status = {"status": {"observedGeneration": meta.get("generation"), "podGroups": len(wanted)}}
         await kube.call(
@@ -59,14 +58,3 @@ async def reconcile_workload(kube: KubeApi, body: dict[str, Any], deleted: bool)
             ),
         )
     log.info("workload reconciled", workload=f"{namespace}/{name}", podgroups=len(wanted), deleted=deleted)
-
-
-async def _delete_pod_group(kube: KubeApi, namespace: str, name: str) -> None:
-    async def delete() -> Any:
-        return await kube.objects.delete_namespaced_custom_object(GROUP, VERSION, namespace, "podgroups", name)
-
-    try:
-        await kube.call(f"delete podgroup {name}", delete)
-    except client.ApiException as exc:
-        if exc.status != 404:
-            raise

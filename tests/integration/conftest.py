@@ -11,6 +11,7 @@ import os
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -77,13 +78,20 @@ async def api_client(apiserver: ApiServer) -> AsyncIterator[client.ApiClient]:
 CRD_DIR = HERE.parents[1] / "crds"
 
 
-async def install_crds(kubeconfig: Path, wait_s: float = 30.0) -> list[str]:
-    """Apply every CRD in crds/ (create or replace) and wait until the server reports them Established."""
+THIRD_PARTY_CRD_DIR = HERE / "thirdparty"
+
+
+def _read_crds(directory: Path) -> list[dict[str, Any]]:
+    return [yaml.safe_load(path.read_text()) for path in sorted(directory.glob("*.yaml"))]
+
+
+async def install_crds(kubeconfig: Path, wait_s: float = 30.0, directory: Path = CRD_DIR) -> list[str]:
+    """Apply every CRD in `directory` (create or replace) and wait until the server reports them Established."""
     names = []
+    bodies = _read_crds(directory)
     async with api_client_for(kubeconfig) as api:
         ext = client.ApiextensionsV1Api(api)
-        for path in sorted(CRD_DIR.glob("*.yaml")):
-            body = yaml.safe_load(path.read_text())
+        for body in bodies:
             name = body["metadata"]["name"]
             names.append(name)
             try:
@@ -111,3 +119,9 @@ async def install_crds(kubeconfig: Path, wait_s: float = 30.0) -> list[str]:
 def phalanx_crds(apiserver: ApiServer) -> list[str]:
     """Phalanx's generated CRDs, installed once on the shared server."""
     return asyncio.run(install_crds(apiserver.kubeconfig_path))
+
+
+@pytest.fixture(scope="session")
+def thirdparty_crds(apiserver: ApiServer) -> list[str]:
+    """Stand-ins for the JobSet, LeaderWorkerSet and ProvisioningRequest CRDs (tests/integration/thirdparty)."""
+    return asyncio.run(install_crds(apiserver.kubeconfig_path, directory=THIRD_PARTY_CRD_DIR))

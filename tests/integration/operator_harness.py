@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -176,3 +177,92 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0,
             return
         await asyncio.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+_PLURALS = {
+    "Pod": "pods",
+    "Job": "jobs",
+    "StatefulSet": "statefulsets",
+    "JobSet": "jobsets",
+    "LeaderWorkerSet": "leaderworkersets",
+    "ProvisioningRequest": "provisioningrequests",
+    "PodTemplate": "podtemplates",
+}
+
+
+def object_path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
+    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    path = f"{base}/namespaces/{namespace}/{_PLURALS[kind]}"
+    return f"{path}/{name}" if name else path
+
+
+async def rest(api: client.ApiClient, method: str, path: str, body: Any = None) -> Any:
+    """A plain REST call answering JSON (or None for 404 on GET), for kinds the typed client lacks."""
+    headers = {"Accept": "application/json", "Content-Type": "application/json"}
+    if method == "PATCH":
+        headers["Content-Type"] = "application/merge-patch+json"
+    try:
+        response = await api.call_api(
+            path,
+            method,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+            _preload_content=False,
+        )
+    except client.ApiException as exc:
+        if exc.status == 404 and method == "GET":
+            return None
+        raise
+    data = await response.read()
+    if response.status == 404 and method == "GET":
+        return None
+    if response.status >= 400:
+        raise client.ApiException(status=response.status, reason=data.decode(errors="replace"))
+    return json.loads(data)
+
+
+async def create_owned(api: client.ApiClient, namespace: str, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Create objects in order, as their controllers would: the server assigns each uid, so owner references
+    made by the builders (tests/controllers.py) are pointed at the real uid of the owner created before."""
+    real: dict[str, str] = {}
+    created = []
+    for body in bodies:
+        body = json.loads(json.dumps(body))
+        fake = body["metadata"].pop("uid", None)
+        for ref in body["metadata"].get("ownerReferences", []):
+            ref["uid"] = real.get(ref["uid"], ref["uid"])
+        answer = await rest(api, "POST", object_path(body["apiVersion"], body["kind"], namespace), body)
+        if fake:
+            real[fake] = answer["metadata"]["uid"]
+        created.append(answer)
+    return created
+
+
+def all_bound(api: client.ApiClient, namespace: str, prefix: str, count: int) -> Callable[[], Awaitable[bool]]:
+    """A check for `eventually`: `count` pods named `prefix`* exist and are all bound."""
+
+    async def check() -> bool:
+        pods = await bound(api, namespace, prefix)
+        return len(pods) == count and all(pods.values())
+
+    return check
+
+
+async def create_pods(api: client.ApiClient, namespace: str, bodies: list[dict[str, Any]]) -> None:
+    core: Any = client.CoreV1Api(api)
+    for body in bodies:
+        await core.create_namespaced_pod(namespace, body)
+
+
+async def bound(api: client.ApiClient, namespace: str, prefix: str) -> dict[str, str | None]:
+    core: Any = client.CoreV1Api(api)
+    pods = await core.list_namespaced_pod(namespace)
+    return {p.metadata.name: p.spec.node_name for p in pods.items if p.metadata.name.startswith(prefix)}
+
+
+async def pod_group(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
+    objects: Any = client.CustomObjectsApi(api)
+    result: dict[str, Any] = await objects.get_namespaced_custom_object(GROUP, VERSION, namespace, "podgroups", name)
+    return result

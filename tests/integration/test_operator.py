@@ -3,7 +3,7 @@ Workloads stamping PodGroups, and preemption of a whole lower-priority gang."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -14,12 +14,16 @@ from tests.integration.operator_harness import (
     GROUP,
     VERSION,
     OperatorProcess,
+    all_bound,
+    bound,
+    create_pods,
     eventually,
     http_status,
     http_text,
     kubelet,
     make_nodes,
     pod_body,
+    pod_group,
     pod_group_body,
     unique,
 )
@@ -56,34 +60,6 @@ async def priorities(api_client: client.ApiClient) -> tuple[str, str]:
     await scheduling.create_priority_class({"metadata": {"name": low}, "value": 10})
     await scheduling.create_priority_class({"metadata": {"name": high}, "value": 1000})
     return low, high
-
-
-def all_bound(api: client.ApiClient, namespace: str, prefix: str, count: int) -> Callable[[], Awaitable[bool]]:
-    """A check for `eventually`: `count` pods named `prefix`* exist and are all bound."""
-
-    async def check() -> bool:
-        pods = await bound(api, namespace, prefix)
-        return len(pods) == count and all(pods.values())
-
-    return check
-
-
-async def create_pods(api: client.ApiClient, namespace: str, bodies: list[dict[str, Any]]) -> None:
-    core: Any = client.CoreV1Api(api)
-    for body in bodies:
-        await core.create_namespaced_pod(namespace, body)
-
-
-async def bound(api: client.ApiClient, namespace: str, prefix: str) -> dict[str, str | None]:
-    core: Any = client.CoreV1Api(api)
-    pods = await core.list_namespaced_pod(namespace)
-    return {p.metadata.name: p.spec.node_name for p in pods.items if p.metadata.name.startswith(prefix)}
-
-
-async def pod_group(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
-    objects: Any = client.CustomObjectsApi(api)
-    result: dict[str, Any] = await objects.get_namespaced_custom_object(GROUP, VERSION, namespace, "podgroups", name)
-    return result
 
 
 async def create_group(api: client.ApiClient, namespace: str, body: dict[str, Any]) -> None:

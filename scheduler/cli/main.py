@@ -26,7 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-BUNDLED = ("demo", "contended", "scale")
+BUNDLED = ("demo", "contended", "scale", "autoscale")
 
 
 @app.command()

@@ -173,6 +173,8 @@ def comparison_table(summaries: list[Summary]) -> Table:
         ("decision time p50 / p99", lambda s: f"{s.decision_p50_ms:.1f} / {s.decision_p99_ms:.1f} ms"),
         ("makespan", lambda s: _duration(s.makespan_s)),
     ]
+    if any(s.provision_requests for s in summaries):
+        rows.append(("capacity requests / nodes added", lambda s: f"{s.provision_requests} / {s.nodes_added}"))
     for label, cell in rows:
         table.add_row(label, *(cell(s) for s in summaries))
     return table

@@ -69,11 +69,11 @@ class ClusterGenerator(ApiModel):
                             HOST: name,
                             **shape.labels,
                         }
-                        out.append(_node(name, labels, shape))
+                        out.append(shape_node(name, labels, shape))
         return out
 
 
-def _node(name: str, labels: dict[str, str], shape: NodeShape) -> Node:
+def shape_node(name: str, labels: dict[str, str], shape: NodeShape) -> Node:
     return Node.model_validate(
         {
             "metadata": {"name": name, "labels": labels},

@@ -40,6 +40,8 @@ class Summary:
     decision_p99_ms: float
     makespan_s: float
     resource: str
+    nodes_added: int = 0  # by the simulated autoscaler
+    provision_requests: int = 0
 
 
 def summarize(result: SimResult) -> Summary:
@@ -69,6 +71,8 @@ def summarize(result: SimResult) -> Summary:
         decision_p99_ms=float(np.percentile(seconds, 99)) if seconds else 0.0,
         makespan_s=max((j.finished for j in jobs if j.finished is not None), default=0.0),
         resource=result.resource,
+        nodes_added=sum(e["nodes"] for e in result.log if e["event"] == "provision"),
+        provision_requests=sum(1 for e in result.log if e["event"] == "provision"),
     )
 
 
@@ -123,13 +127,13 @@ def _charts(results: list[SimResult], summaries: list[Summary], folder: Path) ->
         times = [s.t / 3600 for s in result.samples]
         ax.step(
             times,
-            [s.allocated / max(1, result.capacity) for s in result.samples],
+            [s.allocated / max(1, s.capacity) for s in result.samples],
             where="post",
             label=f"{result.policy.value}: allocated",
         )
         ax.step(
             times,
-            [s.running / max(1, result.capacity) for s in result.samples],
+            [s.running / max(1, s.capacity) for s in result.samples],
             where="post",
             linestyle="--",
             label=f"{result.policy.value}: running jobs",

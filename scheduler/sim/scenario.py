@@ -24,6 +24,7 @@ from scheduler.api.meta import ObjectMeta
 from scheduler.api.podgroup import PodGroup
 from scheduler.api.validation import check_topology_levels
 from scheduler.api.workload import Workload
+from scheduler.sim.autoscaler import AutoscalerSpec
 from scheduler.sim.generate import ClusterGenerator, WorkloadGenerator
 
 DEFAULT_TOPOLOGY_LEVELS = DEFAULT_LEVELS
@@ -50,6 +51,7 @@ class ScenarioSpec(ApiModel):
     )
     cluster: ClusterGenerator | None = None
     workload: WorkloadGenerator | None = None
+    autoscaler: AutoscalerSpec | None = None  # capacity on request for units that fit nowhere (sim/autoscaler.py)
     simulation: SimulationSpec = Field(default_factory=SimulationSpec)
 
     @field_validator("topology_levels")
@@ -95,6 +97,7 @@ class Scenario:
     budgets: tuple[PodDisruptionBudget, ...] = ()
     warnings: tuple[str, ...] = field(default=())
     simulation: SimulationSpec = field(default_factory=SimulationSpec)
+    autoscaler: AutoscalerSpec | None = None
 
     def pods_of(self, group: PodGroup) -> list[Pod]:
         return [
@@ -208,6 +211,7 @@ def _assemble(path: Path, parsed: Sequence[tuple[BaseModel, int]]) -> Scenario:
         budgets=tuple(b for b in buckets[PodDisruptionBudget] if isinstance(b, PodDisruptionBudget)),
         warnings=tuple(warnings),
         simulation=settings.spec.simulation,
+        autoscaler=settings.spec.autoscaler,
     )
 
 

@@ -26,6 +26,7 @@ from scheduler.engine.cycle import Decision, EngineConfig, Scheduler
 from scheduler.engine.executor import Executor
 from scheduler.engine.state import ClusterState, pod_info
 from scheduler.engine.units import Unit
+from scheduler.sim.autoscaler import SimAutoscaler
 from scheduler.sim.cluster import SimCluster
 from scheduler.sim.generate import ARRIVAL, REMOVAL, RUN
 from scheduler.sim.replay import SCHEDULER_NAME, load_state
@@ -128,6 +129,9 @@ class Simulation:
         self._seq = 0
         self._freed = 0  # bumps whenever capacity is released: failed units retry only then
         self._failed_at: dict[str, int] = {}
+        spec = scenario.autoscaler
+        self.autoscaler = SimAutoscaler(spec, scenario.topology_levels) if spec is not None else None
+        self._asked: dict[str, float] = {}  # unit -> when it may ask the autoscaler again
         gpus = any("nvidia.com/gpu" in n.status.allocatable for n in scenario.nodes)
         self.resource = "nvidia.com/gpu" if gpus else "cpu"
         self.capacity = sum(n.allocatable().get(self.resource, 0) for n in scenario.nodes)
@@ -274,6 +278,24 @@ class Simulation:
             self.log.append({"t": self.now, "event": "bind", "unit": decision.unit.key, "pods": len(plan.assignments)})
         else:
             self._failed_at[decision.unit.key] = self._freed
+            if decision.reason is ScheduledReason.UNSCHEDULABLE:
+                self._provision(decision.unit)
+
+    def _provision(self, unit: Unit) -> None:
+        """Fits nowhere, even with preemption: ask the autoscaler for the whole unit's capacity, once per wait."""
+        if self.autoscaler is None or unit.gang is None or self._asked.get(unit.key, -1.0) > self.now:
+            return
+        nodes = self.autoscaler.plan(unit.gang, [dict(p.requests) for p in unit.pending])
+        delay = self.autoscaler.spec.delay_seconds
+        self._asked[unit.key] = self.now + max(delay, 1.0)  # its nodes have come (or it may try again) by then
+        if nodes is None:
+            self.log.append({"t": self.now, "event": "provision-failed", "unit": unit.key})
+            return
+        for node in nodes:
+            self._nodes[node.metadata.name] = node
+            self._seq += 1
+            heapq.heappush(self.events, (self.now + delay, Kind.NODE_ADD, self._seq, node.metadata.name, 0))
+        self.log.append({"t": self.now, "event": "provision", "unit": unit.key, "nodes": len(nodes)})
 
     def _evict(self, decision: Decision) -> None:
         assert decision.plan is not None

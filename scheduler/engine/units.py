@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from scheduler.api.integrations import WAITING
 from scheduler.api.podgroup import PodGroup, ScheduledReason
-from scheduler.api.policy import PreemptionPolicy
+from scheduler.api.policy import GroupPolicy, PreemptionPolicy, TopologyMode
 from scheduler.api.priority import group_priority, pod_priority
 from scheduler.engine.state import ClusterState, PodInfo
 from scheduler.solver.problem import Gang, gang_from_pods
@@ -91,7 +91,8 @@ def _grouped(state: ClusterState, group_key: str, scheduler_name: str) -> Unit:
         message = f"waiting for pods: {present}/{min_count} present"
         return _waiting(group_key, pending, min_count, bound, created, message, group, ScheduledReason.WAITING_FOR_PODS)
     need = 1 if policy.scheduling_policy.basic is not None else max(1, min_count - bound)
-    gang = gang_from_pods(group_key, [(m.key, m.pod) for m in pending], need, policy)
+    pinned = _bound_domains(state, members, policy) if bound and policy.scheduling_policy.gang else {}
+    gang = gang_from_pods(group_key, [(m.key, m.pod) for m in pending], need, policy, pinned)
     return Unit(
         group_key,
         priority,
@@ -116,3 +117,19 @@ def _waiting(
     reason: ScheduledReason = ScheduledReason.UNSCHEDULABLE,
 ) -> Unit:
     return Unit(key, 0, created, min_count, pending, bound, group=group, waiting=reason, message=message)
+
+
+def _bound_domains(state: ClusterState, members: list[PodInfo], policy: GroupPolicy) -> dict[str, str]:
+    """The Required domains the gang's bound pods already sit in: the rest of the gang must join them (after a
+    restart mid-binding, or when a member is replaced). A level they already straddle pins nothing."""
+    required = [c.key for c in policy.scheduling_constraints.topology if c.mode is TopologyMode.REQUIRED]
+    pinned: dict[str, str] = {}
+    for key in required:
+        values = set()
+        for member in members:
+            node = state.nodes.get(member.node) if member.node and member.holds_capacity else None
+            if node is not None:
+                values.add(node.labels.get(key, ""))
+        if len(values) == 1 and "" not in values:
+            pinned[key] = values.pop()
+    return pinned

@@ -6,8 +6,8 @@ counts per signature and node, which keeps models small for 512-pod gangs of two
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from scheduler.api.core import Pod
 from scheduler.api.policy import GroupPolicy, TopologyMode
@@ -152,12 +152,27 @@ def signature_of(pod: Pod) -> Signature:
 
 
 def gang_from_pods(
-    name: str, pods: Sequence[tuple[str, Pod]], min_count: int, policy: GroupPolicy | None = None
+    name: str,
+    pods: Sequence[tuple[str, Pod]],
+    min_count: int,
+    policy: GroupPolicy | None = None,
+    pinned: Mapping[str, str] | None = None,
 ) -> Gang:
-    """Group pods by signature into a Gang, keeping the pods' order within each signature."""
+    """Group pods by signature into a Gang, keeping the pods' order within each signature.
+
+    `pinned` (label key -> value) keeps every pod to nodes carrying those labels: the Required domains that the
+    gang's already bound pods are in, when only part of it is left to place.
+    """
     by_signature: dict[Signature, list[str]] = {}
     for key, pod in pods:
-        by_signature.setdefault(signature_of(pod), []).append(key)
+        signature = signature_of(pod)
+        if pinned:
+            selector = dict(signature.node_selector)
+            clash = any(selector.get(k, v) != v for k, v in pinned.items())
+            # A pod whose own selector names another domain can go nowhere: an impossible label keeps it so.
+            selector.update({k: "\x00conflict" for k in pinned} if clash else pinned)
+            signature = replace(signature, node_selector=tuple(sorted(selector.items())))
+        by_signature.setdefault(signature, []).append(key)
     rules: tuple[TopologyRule, ...] = ()
     basic = False
     if policy is not None:

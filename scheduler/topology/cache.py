@@ -34,6 +34,9 @@ class TopologyCache:
         self.generation += 1
         self._tree = None
 
+    def get(self, name: str) -> NodeInfo | None:
+        return self._nodes.get(name)
+
     def tree(self) -> TopologyTree:
         if self._tree is None:
             self._tree = TopologyTree(self.levels, self._nodes.values(), generation=self.generation)

@@ -141,3 +141,34 @@ def test_a_basic_group_places_what_fits() -> None:
     (decision,) = Scheduler(state).schedule_pending()
     assert decision.scheduled
     assert sum(p.node is not None for p in state.pods.values()) == 4
+
+
+RACK_REQUIRED = {"schedulingConstraints": {"topology": [{"key": RACK}]}}
+
+
+def test_the_rest_of_a_partly_bound_gang_joins_the_rack_its_bound_pods_are_in() -> None:
+    # After a restart mid-binding: two of four pods sit in r1 (4 GPUs free on each node). Alone, the other two
+    # would rather share r2-n1 (one empty node beside a full one): fewer nodes, same free capacity.
+    bound = [pod(f"g-{i}", "g", gpu=4, nodeName=f"r1-n{i}") for i in range(2)]
+    full = pod("other", gpu=8, nodeName="r2-n0", scheduler="default-scheduler")
+    rest = [pod("g-2", "g", gpu=4), pod("g-3", "g", gpu=4)]
+    state = cluster(*bound, full, *rest, groups=(group("g", 4, **RACK_REQUIRED),), racks=3)
+    fresh = cluster(full, *rest, groups=(group("g", 2, **RACK_REQUIRED),), racks=3)
+    alone = Scheduler(fresh).schedule_pending()[0]
+    assert alone.plan is not None
+    assert set(alone.plan.assignments.values()) == {"r2-n1"}  # what pinning must override
+    (decision,) = Scheduler(state).schedule_pending()
+    assert decision.scheduled, decision.message
+    assert decision.plan is not None
+    assert {node.split("-")[0] for node in decision.plan.assignments.values()} == {"r1"}
+
+
+def test_a_partly_bound_gang_whose_rack_is_full_does_not_spill_into_another() -> None:
+    bound = [pod(f"g-{i}", "g", gpu=4, nodeName=f"r1-n{i}") for i in range(2)]
+    filler = [pod(f"other-{i}", gpu=4, nodeName=f"r1-n{i}", scheduler="default-scheduler") for i in range(2)]
+    state = cluster(
+        *bound, *filler, pod("g-2", "g", gpu=4), pod("g-3", "g", gpu=4), groups=(group("g", 4, **RACK_REQUIRED),)
+    )
+    (decision,) = [d for d in Scheduler(state).schedule_pending() if d.unit.key == "ml/g"]
+    assert decision.reason is ScheduledReason.UNSCHEDULABLE
+    assert "r0" not in str(decision.plan.assignments if decision.plan else "")

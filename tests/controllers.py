@@ -12,7 +12,7 @@ from typing import Any
 SCHEDULER = "phalanx"
 
 
-def pod_template(scheduler: str = SCHEDULER, gpus: int = 1, pool: str | None = None) -> dict[str, Any]:
+def pod_template(gpus: int = 1, pool: str | None = None, scheduler: str = SCHEDULER) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "schedulerName": scheduler,
         "restartPolicy": "Never",

@@ -39,6 +39,7 @@ class ResourceRequirements(LenientModel):
 
 class Container(LenientModel):
     name: str = ""
+    image: str = ""  # kept so a pod's shape can be copied into a PodTemplate (capacity provisioning)
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
 
 

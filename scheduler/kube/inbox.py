@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 # "rollback" comes from the binding cycle: a gang whose binding failed, to forget and retry.
-# "owner" and "served" come from the workload-controller integration (kube/integrations.py).
-Kind = Literal["pod", "node", "podgroup", "priorityclass", "pdb", "rollback", "owner", "served"]
+# "owner" and "served" come from the workload-controller integration (kube/integrations.py), "provisioning"
+# from the ProvisioningRequest watch (kube/provisioning.py).
+Kind = Literal["pod", "node", "podgroup", "priorityclass", "pdb", "rollback", "owner", "served", "provisioning"]
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ def pod_group_status(
     last: EngineDecision | None,
     preempting: bool,
     disrupted: str | None = None,
+    capacity: Condition | None = None,
 ) -> dict[str, Any]:
     """The status to write (wire form); the transition time of an unchanged condition is kept."""
     members = state.members(key)
@@ -73,6 +74,8 @@ def pod_group_status(
         conditions = set_condition(conditions, target)
     elif scheduled >= min_count:  # back in place: the disruption is over
         conditions = remove_condition(conditions, DISRUPTION_TARGET)
+    if capacity is not None:  # where the gang's capacity request stands (kube/provisioning.py)
+        conditions = set_condition(conditions, capacity)
     status = PodGroupStatus(
         phase=phase,
         observed_generation=group.metadata.generation,

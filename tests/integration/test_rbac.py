@@ -16,6 +16,8 @@ import yaml
 from kubernetes_asyncio import client
 
 from scheduler.api.config import load_config
+from scheduler.api.integrations import GANG_ANNOTATION
+from tests.controllers import job_body, job_pods, pod_template
 from tests.integration.apiserver import ApiServer
 from tests.integration.conftest import ApiServerFactory, install_crds
 from tests.integration.operator_harness import (
@@ -23,6 +25,7 @@ from tests.integration.operator_harness import (
     VERSION,
     OperatorProcess,
     api_client_for,
+    create_owned,
     eventually,
     kubelet,
     make_nodes,
@@ -45,8 +48,14 @@ EXPECTED = {
     ("policy", "poddisruptionbudgets"): {"list", "watch"},
     ("scheduling.phalanx.dev", "podgroups"): {"get", "list", "watch", "create", "patch", "delete"},
     ("scheduling.phalanx.dev", "podgroups/status"): {"patch"},
-    ("scheduling.phalanx.dev", "workloads"): {"list", "watch"},
+    ("scheduling.phalanx.dev", "workloads"): {"get", "list", "watch", "create", "patch", "delete"},
     ("scheduling.phalanx.dev", "workloads/status"): {"patch"},
+    ("batch", "jobs"): {"list", "watch"},
+    ("apps", "statefulsets"): {"list", "watch"},
+    ("jobset.x-k8s.io", "jobsets"): {"list", "watch"},
+    ("leaderworkerset.x-k8s.io", "leaderworkersets"): {"list", "watch"},
+    ("autoscaling.x-k8s.io", "provisioningrequests"): {"list", "watch", "create", "delete"},
+    ("", "podtemplates"): {"create", "delete"},
 }
 PATHS = {  # (apiVersion, kind) -> collection path ({ns} for namespaced kinds)
     ("v1", "Namespace"): "/api/v1/namespaces",
@@ -188,6 +197,11 @@ async def test_the_operator_schedules_and_preempts_with_only_its_role(
             return bool(group.get("status", {}).get("phase") in ("Scheduled", "Running"))
 
         await eventually(status_written, what="PodGroup status written by the operator")
+
+        # A Job becomes a gang: the integration's watches and the Workload it makes need their rules too.
+        job = job_body("train", 2, indexed=False, annotations={GANG_ANNOTATION: "true"}, template=pod_template(0, pool))
+        await create_owned(admin, namespace, [job, *job_pods(job)])
+        await eventually(lambda: bound("train-", 2), within=30, what="the Job's gang bound")
     log = operator_as_its_service_account.log_path.read_text()
     assert "Forbidden" not in log, operator_as_its_service_account.log_tail()
     assert "(403)" not in log

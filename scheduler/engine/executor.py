@@ -44,12 +44,23 @@ class Executor:
         self.api = api
 
     def evict(self, decision: Decision) -> tuple[str, ...]:
-        """Evict a preemption decision's victims (before the engine admits its nominations)."""
+        """Evict a preemption decision's victims (before the engine admits its nominations).
+
+        Every victim is tried even when one fails: a gang evicted whole must not be left half-evicted because
+        one call failed midway. The first error is raised once all were tried.
+        """
         assert decision.plan is not None
         evicted = []
+        errors: list[Exception] = []
         for pod in decision.plan.victim_pods:
-            self.api.evict(pod, "PreemptionByScheduler", f"preempted to make room for {decision.unit.key}")
+            try:
+                self.api.evict(pod, "PreemptionByScheduler", f"preempted to make room for {decision.unit.key}")
+            except Exception as exc:
+                errors.append(exc)
+                continue
             evicted.append(pod)
+        if errors:
+            raise errors[0]
         return tuple(evicted)
 
     def bind(self, decision: Decision) -> Outcome:

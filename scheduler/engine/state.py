@@ -156,6 +156,15 @@ class ClusterState:
             elif i is not None:
                 self._arrays = None  # a resource no column has: rebuild on the next snapshot
 
+    def overcommitted(self, node: str) -> list[str]:
+        """Resources of which the pods counted on `node` (assumed ones included) ask more than it has: what a
+        second scheduler binding to the same node in the meantime leaves behind."""
+        info = self.nodes.get(node)
+        if info is None:
+            return []
+        usage = self._usage.get(node, {})
+        return sorted(r for r, used in usage.items() if used > info.allocatable.get(r, 0))
+
     # Controllers (integration) ------------------------------------------------------------------------------
     def upsert_owner(self, record: OwnerRecord) -> bool:
         """Record a controller object; True when that changed the membership of any pod (or may have)."""

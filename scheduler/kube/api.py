@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import aiohttp
 import structlog
 from kubernetes_asyncio import client
 
@@ -21,6 +22,10 @@ from scheduler.api.workload import GROUP, VERSION
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 RETRIABLE = frozenset({429, 500, 502, 503, 504})
+# What a dropped or stalled connection raises: aiohttp's own errors (a server that hangs up without answering
+# raises ServerDisconnectedError, which is no OSError), timeouts and socket errors.
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (aiohttp.ClientError, TimeoutError, OSError)
+CALL_TIMEOUT_S = 30.0  # one attempt; the client sets no timeout of its own, and a hung call would hold a gang
 EVENT_MESSAGE_MAX = 1024
 
 
@@ -60,7 +65,7 @@ class KubeApi:
         for attempt in range(1, attempts + 1):
             await self.bucket.take()
             try:
-                async with self.slots:
+                async with self.slots, asyncio.timeout(CALL_TIMEOUT_S):
                     return await fn()
             except client.ApiException as exc:
                 if exc.status not in RETRIABLE or attempt == attempts:
@@ -69,7 +74,7 @@ class KubeApi:
                 retry_after = headers.get("Retry-After")
                 wait = float(retry_after) if retry_after and retry_after.isdigit() else delay
                 log.warning("api call retried", call=what, status=exc.status, attempt=attempt, wait=wait)
-            except (TimeoutError, OSError) as exc:
+            except CONNECTION_ERRORS as exc:
                 if attempt == attempts:
                     raise
                 wait = delay
@@ -91,6 +96,7 @@ class KubeApi:
         async def create() -> None:
             # The server answers a Status the generated client cannot parse: take the raw response.
             response = await self.core.create_namespaced_pod_binding(name, namespace, body, _preload_content=False)
+            await raise_for_status(response)  # a raw response is not checked: a refused binding must not pass
             response.release()
 
         try:
@@ -210,12 +216,14 @@ class KubeApi:
                 ),
             )
 
-    async def delete_custom(self, plural: str, namespace: str, name: str) -> bool:
-        """Delete one of our objects; False when it was already gone."""
+    async def delete_custom(
+        self, plural: str, namespace: str, name: str, group: str = GROUP, version: str = VERSION
+    ) -> bool:
+        """Delete a custom object (ours unless `group` says otherwise); False when it was already gone."""
         try:
             await self.call(
                 f"delete {plural} {name}",
-                lambda: self.objects.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name),
+                lambda: self.objects.delete_namespaced_custom_object(group, version, namespace, plural, name),
             )
         except client.ApiException as exc:
             if exc.status != 404:

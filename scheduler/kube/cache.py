@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import structlog
 from pydantic import ValidationError
@@ -16,10 +17,16 @@ from scheduler.topology.nodes import strip_node
 log = structlog.get_logger(__name__)
 
 
-def apply(state: ClusterState, change: Change) -> bool:
-    """Apply one change; True when it may have freed capacity or changed the cluster (retry waiting units)."""
+def apply(state: ClusterState, change: Change, invalid: dict[str, Invalid] | None = None) -> bool:
+    """Apply one change; True when it may have freed capacity or changed the cluster (retry waiting units).
+
+    An object that does not parse is left out of the cache (and out of it if it was in: a pod edited into
+    nonsense must not keep its old shape) and recorded in `invalid`, so the loop can say so on the object.
+    """
     meta = change.body.get("metadata", {})
     key = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+    if invalid is not None:
+        invalid.pop(f"{change.kind}/{key}", None)
     try:
         if change.kind == "pod":
             return _pod(state, change, key)
@@ -55,8 +62,25 @@ def apply(state: ClusterState, change: Change) -> bool:
             return True
     except ValidationError as exc:
         # Bad input is reported, never fatal: the object is left out of the cache until it is fixed.
-        log.warning("object ignored: invalid", kind=change.kind, object=key, error=str(exc.errors()[0]))
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        message = f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
+        log.warning("object ignored: invalid", kind=change.kind, object=key, error=message)
+        if change.kind == "pod" and not (change.body.get("spec") or {}).get("nodeName"):
+            state.remove_pod(key)  # a bound one keeps its last known shape: its node's usage must still count
+        elif change.kind == "podgroup":
+            state.remove_group(key)
+        if invalid is not None:
+            invalid[f"{change.kind}/{key}"] = Invalid(change.kind, key, change.body, message)
     return False
+
+
+@dataclass(frozen=True)
+class Invalid:
+    kind: str
+    key: str
+    body: dict[str, Any]
+    message: str
 
 
 def _pod(state: ClusterState, change: Change, key: str) -> bool:

@@ -17,7 +17,7 @@ from kubernetes_asyncio import client
 from pydantic import ValidationError
 
 from scheduler.api.controllers import JOB_API, JOBSET_API, LWS_API, STATEFULSET_API
-from scheduler.api.integrations import OwnerRecord, owner_id, record_for, workload_name
+from scheduler.api.integrations import INTEGRATION_LABEL, OwnerRecord, owner_id, record_for, workload_name
 from scheduler.kube.api import KubeApi
 from scheduler.kube.inbox import Change, Inbox
 from scheduler.kube.watch import ResourceWatcher
@@ -49,6 +49,21 @@ class Integrations:
         self.workers: dict[str, asyncio.Task[None]] = {}
         self.applied: dict[str, OwnerRecord | str] = {}  # object key -> what its Workload was made from
         self.warned: dict[str, str] = {}
+        # namespace/name of the Workloads integrations made (listed at start, then kept): only those are ever
+        # looked up for removal, so thousands of ordinary Jobs cost no API call.
+        self.made: set[str] = set()
+
+    async def load(self) -> None:
+        """The Workloads an earlier run made, so a Job that stopped being a gang while we were away is cleaned."""
+        found = await self.kube.call(
+            "list integration workloads",
+            lambda: self.kube.objects.list_cluster_custom_object(
+                "scheduling.phalanx.dev", "v1alpha1", "workloads", label_selector=INTEGRATION_LABEL
+            ),
+        )
+        for item in found.get("items", []):
+            meta = item["metadata"]
+            self.made.add(f"{meta.get('namespace')}/{meta.get('name')}")
 
     def watchers(self, kinds: tuple[Followed, ...] = FOLLOWED) -> list[ResourceWatcher]:
         for followed in kinds:
@@ -129,10 +144,14 @@ class Integrations:
             }
         ]
         await self.kube.apply_custom("workloads", workload)
+        self.made.add(f"{namespace}/{workload['metadata']['name']}")
         log.info("gang scheduling", object=key, workload=workload["metadata"]["name"], groups=record.note)
 
     async def _remove(self, namespace: str, workload: str, kind: str, name: str) -> None:
         """Delete our Workload for the object (and its PodGroups, without waiting for the watch)."""
+        if f"{namespace}/{workload}" not in self.made:
+            return
+        self.made.discard(f"{namespace}/{workload}")
         current = await self._get_workload(namespace, workload)
         ref = (current or {}).get("spec", {}).get("controllerRef") or {}
         if current is None or (ref.get("kind"), ref.get("name")) != (kind, name):

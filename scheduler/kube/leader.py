@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import structlog
 from kubernetes_asyncio import client
 
@@ -72,7 +73,7 @@ class LeaderElector:
                 log.warning("lease not read", error=str(exc.reason))
                 return False
             return await self._create(now)
-        except (TimeoutError, OSError) as exc:
+        except (TimeoutError, OSError, aiohttp.ClientError) as exc:  # a dropped connection is no OSError
             log.warning("lease not read", error=str(exc))
             return False
         spec = lease.spec
@@ -97,7 +98,7 @@ class LeaderElector:
             if exc.status != 409:
                 log.warning("lease not renewed", error=str(exc.reason))
             return False
-        except (TimeoutError, OSError) as exc:
+        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
             log.warning("lease not renewed", error=str(exc))
             return False
         return True
@@ -116,6 +117,9 @@ class LeaderElector:
         try:
             await self.leases.create_namespaced_lease(self.namespace, body)
         except client.ApiException:
+            return False
+        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
+            log.warning("lease not created", error=str(exc))
             return False
         return True
 

@@ -14,21 +14,26 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import deque
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
+from kubernetes_asyncio import client
 
-from scheduler.api.podgroup import ScheduledReason
+from scheduler.api.config import ProvisioningConfig
+from scheduler.api.controllers import controller_of
+from scheduler.api.podgroup import PodGroupPhase, ScheduledReason
 from scheduler.engine.cycle import Decision, EngineConfig, Scheduler
 from scheduler.engine.executor import Executor
 from scheduler.engine.state import ClusterState
 from scheduler.engine.units import Unit
-from scheduler.kube.api import KubeApi, SyncClusterApi, pod_group_ref
-from scheduler.kube.cache import apply
+from scheduler.kube.api import CONNECTION_ERRORS, RETRIABLE, KubeApi, SyncClusterApi, pod_group_ref
+from scheduler.kube.cache import Invalid, apply
 from scheduler.kube.inbox import Change, Inbox
 from scheduler.kube.metrics import Metrics
+from scheduler.kube.provisioning import Provisioner
 from scheduler.kube.status import comparable, pod_group_status
 
 log = structlog.get_logger(__name__)
@@ -36,6 +41,8 @@ MAX_BACKOFF_S = 60.0
 STATUS_INTERVAL_S = 1.0  # per PodGroup, unless its phase changes
 EVENT_INTERVAL_S = 10.0  # per object
 RESYNC_S = 60.0  # statuses are written again at least this often
+RELEASE_INTERVAL_S = 30.0  # a released gang's deletions get this long before it is released again
+BIND_RETRY_S = 30.0  # failed bindings of a gang are retried (on their planned nodes) this long before re-planning
 # Decisions worth a PodScheduled=False condition and a FailedScheduling event (not "waiting for pods 3/4").
 EXPLAINED = frozenset({ScheduledReason.UNSCHEDULABLE, ScheduledReason.SCHEDULER_ERROR})
 
@@ -58,6 +65,7 @@ class SchedulingLoop(threading.Thread):
         metrics: Metrics | None = None,
         *,
         nomination_timeout_s: float = 300.0,
+        provisioning: ProvisioningConfig | None = None,
     ) -> None:
         super().__init__(name="phalanx-scheduler", daemon=True)
         self.state, self.kube, self.loop, self.inbox = state, kube, loop, inbox
@@ -73,16 +81,27 @@ class SchedulingLoop(threading.Thread):
         self.status_locks: dict[str, asyncio.Lock] = {}
         self.evented: dict[str, tuple[str, float]] = {}
         self.pod_messages: dict[str, str] = {}
+        self.condition_writes: dict[str, asyncio.Future[Any]] = {}  # pod -> its PodScheduled=False write in flight
+        self._unwritten: deque[tuple[str, str]] = deque()  # (pod, message) whose write failed: write again
         self.disrupted: dict[str, str] = {}  # PodGroup preempted whole -> why
+        self.released: dict[str, float] = {}
+        self.conflicts: frozenset[tuple[str, str]] = frozenset()  # (pod, node) in flight onto a full node
+        self.invalid: dict[str, Invalid] = {}  # objects that do not parse, to say so on them (once per message)
+        self.invalid_told: dict[str, str] = {}  # partial gangs whose bound pods were released -> when
         self.binding: dict[str, Decision] = {}  # gangs whose binding cycle is in flight
         self._stopping = threading.Event()
         self.active = threading.Event()  # set while this replica leads: only the leader decides and binds
         self.metrics = metrics or Metrics()
+        self.metrics.set_time_limit(config.params.time_limit_s)
         self._skipped: list[Unit] = []
         self._resynced = time.monotonic()
         self._changes = 0  # bumps on anything that may help a waiting unit
-        self._backoff: dict[str, tuple[int, float, float]] = {}  # unit -> (changes seen, retry at, delay)
+        # unit -> (changes seen, or None to wait whatever changes; retry at; delay)
+        self._backoff: dict[str, tuple[int | None, float, float]] = {}
         self.passes = 0
+        self.provisioner = Provisioner(
+            kube, provisioning or ProvisioningConfig(), state, self._spawn, self._group_event
+        )
 
     def stop(self) -> None:
         self._stopping.set()
@@ -107,18 +126,34 @@ class SchedulingLoop(threading.Thread):
         for change in self.inbox.drain():
             if change.kind == "rollback":
                 self._rollback(change.body)
-            elif apply(self.state, change):
+            elif change.kind == "provisioning":
+                if self.provisioner.observe(change.body, change.deleted):
+                    self._changes += 1  # capacity is coming: retry the gangs waiting for it
+            elif apply(self.state, change, self.invalid):
                 self._changes += 1
-        # 2. Nominations.
+        # 2. Nominations, capacity requests of groups that are gone, bindings overtaken by another scheduler.
         self._settle_nominations()
+        self._find_conflicts()
+        self.provisioner.prune()
         # 3-4. Decide and act.
         self._skipped = []
         decisions = self.scheduler.schedule_pending(skip=self._backing_off)
-        for decision in decisions:
+        for i, decision in enumerate(decisions):
             self._act(decision)
+            if decision.reason is ScheduledReason.WAITING_FOR_PREEMPTION and decision.plan is not None:
+                # A preemptor's nodes are reserved only now (_preempt admits it), so the units decided after it
+                # did not see them: forget their reservations and decide them again at once, or two gangs could
+                # be given the same room.
+                for later in decisions[i + 1 :]:
+                    for pod in later.plan.assignments if later.scheduled and later.plan else ():
+                        self.state.forget(pod)
+                decisions = decisions[: i + 1]
+                self.inbox.wake.set()
+                break
         self._gauge(decisions)
         # 5. Report.
         self._report()
+        self._report_invalid()
         self.passes += 1
         if self.passes % 100 == 0:
             self._prune()
@@ -131,7 +166,7 @@ class SchedulingLoop(threading.Thread):
         if seen is None:
             return False
         changes, retry_at, _ = seen
-        skip = changes == self._changes and time.monotonic() < retry_at
+        skip = changes in (None, self._changes) and time.monotonic() < retry_at
         if skip:
             self._skipped.append(unit)
         return skip
@@ -152,33 +187,64 @@ class SchedulingLoop(threading.Thread):
             self._preempt(decision)
             return
         if decision.reason is not ScheduledReason.SCHEDULED:
+            if decision.reason is ScheduledReason.UNSCHEDULABLE:
+                self._release_if_stranded(decision.unit)
+                self.provisioner.want(decision)  # fits nowhere even with preemption: ask for capacity
             _, _, delay = self._backoff.get(key, (0, 0.0, 0.5))
             delay = min(MAX_BACKOFF_S, delay * 2)
             self._backoff[key] = (self._changes, time.monotonic() + delay, delay)
             return
         self._backoff.pop(key, None)
         self.disrupted.pop(key, None)
+        self.provisioner.settle(key)
         self.binding[key] = decision
         self._spawn(self._bind(decision))
 
     async def _bind(self, decision: Decision) -> None:
-        """The binding cycle, on the event loop so the next decisions need not wait: bind the gang concurrently;
-        if any binding fails, delete what was bound and hand the gang back to the scheduling thread, which
-        forgets its reservation and retries it whole."""
+        """The binding cycle, on the event loop so the next decisions need not wait: bind the gang concurrently,
+        then retry the bindings that failed, on the same nodes, until they succeed or BIND_RETRY_S is up.
+
+        Pods already bound are never deleted to undo a gang: a pod nobody recreates (no controller) would be
+        lost, and a bound pod may already be running. Every pod of the gang keeps its reservation meanwhile, so
+        the nodes planned for the failed ones stay free for them, and a transient failure (throttling, a
+        dropped connection, a server error) ends with the whole gang bound. What still fails is handed back to
+        the scheduling thread, which forgets those pods' reservations and places them again: the gang's bound
+        pods count toward its minCount there."""
         assert decision.plan is not None
         key = decision.unit.key
         pairs = sorted(decision.plan.assignments.items())
         started = time.monotonic()
+        # A PodScheduled=False written after the binding (which sets it True) would mark a bound pod unschedulable.
+        if writes := [self.condition_writes[p] for p, _ in pairs if p in self.condition_writes]:
+            await asyncio.wait(writes)
         results = await self.kube.bind_many(pairs)
         failed = [(pair, error) for pair, error in zip(pairs, results, strict=True) if error is not None]
+        delay = 0.5
+        while failed and all(_transient(e) for _, e in failed) and time.monotonic() - started < BIND_RETRY_S:
+            if conflicts := [(pod, node) for (pod, node), _ in failed if (pod, node) in self.conflicts]:
+                # Another scheduler filled the node meanwhile: binding there would overcommit it (the server
+                # would not refuse; only the kubelet would). Hand these back to be placed again instead.
+                pod, node = conflicts[0]
+                message = f"node {node} filled up (another scheduler's pod) while {pod} waited to bind there"
+                self._spawn(self._group_conflict(key, message))
+                self.inbox.put(
+                    Change("rollback", False, {"unit": key, "pods": [p for (p, _), _ in failed], "error": message})
+                )
+                return
+            self.metrics.bind_errors.inc(len(failed))
+            (pod, node), error = failed[0]
+            log.warning("bindings failed, retrying", unit=key, failed=len(failed), pod=pod, error=str(error)[:200])
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            retried = [pair for pair, _ in failed]
+            results = await self.kube.bind_many(retried)
+            failed = [(pair, error) for pair, error in zip(retried, results, strict=True) if error is not None]
         if failed:
             self.metrics.bind_errors.inc(len(failed))
             (pod, node), error = failed[0]
             message = f"binding {pod} to {node} failed: {error}"
-            for (done, _), result in zip(pairs, results, strict=True):
-                if result is None:
-                    await _quiet(self.kube.delete_pod(done, grace_seconds=0))
-            self.inbox.put(Change("rollback", False, {"unit": key, "pods": [p for p, _ in pairs], "error": message}))
+            pods = [p for (p, _), _ in failed]
+            self.inbox.put(Change("rollback", False, {"unit": key, "pods": pods, "error": message}))
             return
         self.binding.pop(key, None)  # atomic under the GIL; the scheduling thread only reads it on rollback
         log.info(
@@ -197,15 +263,71 @@ class SchedulingLoop(threading.Thread):
             )
         )
 
+    async def _group_conflict(self, key: str, message: str) -> None:
+        log.warning("binding conflict", unit=key, why=message)
+        group = self.state.groups.get(key)
+        await self.kube.post_event(
+            pod_group_ref(key, group.metadata.uid if group else None), "Warning", "BindConflict", message
+        )
+
+    def _find_conflicts(self) -> None:
+        """Pods whose binding is in flight, planned onto a node the fresh cache shows overcommitted: a second
+        scheduler bound something there after the plan was made. Read by the binding cycle before each retry."""
+        conflicts = set()
+        for decision in list(self.binding.values()):
+            assert decision.plan is not None
+            for pod, node in decision.plan.assignments.items():
+                info = self.state.pods.get(pod)
+                if info is not None and info.assumed and self.state.overcommitted(node):
+                    conflicts.add((pod, node))
+        self.conflicts = frozenset(conflicts)  # one assignment: the event loop reads it without a lock
+
+    def _release_if_stranded(self, unit: Unit) -> None:
+        """A gang left part-bound (a restart mid-binding, bindings that kept failing) whose rest can no longer
+        join it: its bound pods hold capacity for a gang that cannot run, so release them, and the gang is
+        placed whole again once they are back. Only pods a controller recreates are deleted (a bare pod would be
+        lost: it stays, and the PodGroup says why). A gang that ran before (a member replaced) is never undone.
+        """
+        group = unit.group
+        if group is None or not 0 < unit.bound < unit.min_count:
+            return
+        phase = group.status.phase if group.status else None
+        if phase in (PodGroupPhase.RUNNING, PodGroupPhase.SUCCEEDED, PodGroupPhase.FAILED):
+            return  # it ran: a lost member is replaced in place, the gang is not undone
+        now = time.monotonic()
+        if now - self.released.get(unit.key, -RELEASE_INTERVAL_S) < RELEASE_INTERVAL_S:
+            return  # the deletions are on their way
+        self.released[unit.key] = now
+        bound = [m for m in self.state.members(unit.key) if m.node and not m.assumed and m.holds_capacity]
+        owned = [m for m in bound if controller_of(m.pod.metadata) is not None]
+        kept = len(bound) - len(owned)
+        message = (
+            f"{len(bound)} bound pod(s) of {unit.min_count} cannot be joined by the rest: releasing "
+            f"{len(owned)} (their controllers recreate them)"
+            + (f"; {kept} without a controller stay bound" if kept else "")
+        )
+        log.warning("partial gang released", unit=unit.key, released=len(owned), kept=kept)
+        self._group_event(unit.key, "Warning", "GangReleased", message)
+        for member in owned:
+            self._spawn(self.kube.delete_pod(member.key))
+
     def _rollback(self, body: dict[str, Any]) -> None:
         key, error = body["unit"], body["error"]
         for pod in body["pods"]:
             self.state.forget(pod)
         decision = self.binding.pop(key, None)
-        log.warning("binding failed, gang rolled back", unit=key, error=error)
+        log.warning("bindings failed, placing those pods again", unit=key, pods=len(body["pods"]), error=error)
         if decision is not None:
-            self.last[key] = Decision(decision.unit, ScheduledReason.SCHEDULER_ERROR, error, decision.plan)
+            # The error is about the pods still unbound; the bound ones must not be marked unschedulable.
+            failed = set(body["pods"])
+            unit = replace(decision.unit, pending=tuple(p for p in decision.unit.pending if p.key in failed))
+            self.last[key] = Decision(unit, ScheduledReason.SCHEDULER_ERROR, error, decision.plan)
         self._changes += 1
+        # Not straight back to a binding that was just refused (a webhook, a missing right): that would be a hot
+        # loop against the API server, and every status write of ours counts as a change.
+        _, _, delay = self._backoff.get(key, (None, 0.0, 0.5))
+        delay = min(MAX_BACKOFF_S, delay * 2)
+        self._backoff[key] = (None, time.monotonic() + delay, delay)
 
     def _preempt(self, decision: Decision) -> None:
         assert decision.plan is not None
@@ -243,9 +365,21 @@ class SchedulingLoop(threading.Thread):
         """Status, conditions and events for what changed, throttled: a gang of 512 pods arriving one by one
         must not cost 512 status writes, nor a condition on every pod for every count."""
         now = time.monotonic()
+        while self._unwritten:
+            unwritten, message = self._unwritten.popleft()
+            if self.pod_messages.get(unwritten) == message:
+                del self.pod_messages[unwritten]  # its condition was not written: write it again below
         for key, group in list(self.state.groups.items()):
             preempting = key in self.nominations
-            status = pod_group_status(self.state, key, group, self.last.get(key), preempting, self.disrupted.get(key))
+            status = pod_group_status(
+                self.state,
+                key,
+                group,
+                self.last.get(key),
+                preempting,
+                self.disrupted.get(key),
+                self.provisioner.condition(key),
+            )
             summary = comparable(status)
             previous = self.written.get(key)
             if previous == summary:
@@ -267,9 +401,31 @@ class SchedulingLoop(threading.Thread):
                 self.pod_messages[pod.key] = decision.message
                 reason = "SchedulerError" if decision.reason is ScheduledReason.SCHEDULER_ERROR else "Unschedulable"
                 condition = {"type": "PodScheduled", "status": "False", "reason": reason, "message": decision.message}
-                self._spawn(self.kube.set_pod_condition(pod.key, condition))
+                self._spawn(self._write_condition(pod.key, condition))
                 if decision.unit.group is None and self._due(pod.key, decision.message, now):
                     self._event(_pod_ref(pod.key), "Warning", "FailedScheduling", decision.message)
+
+    def _report_invalid(self) -> None:
+        """Bad input is said on the object: a pod of ours gets PodScheduled=False and an event, a PodGroup an
+        event; nothing is retried until the object changes."""
+        for key in [k for k in self.invalid_told if k not in self.invalid]:
+            del self.invalid_told[key]
+        for key, bad in self.invalid.items():
+            if self.invalid_told.get(key) == bad.message:
+                continue
+            self.invalid_told[key] = bad.message
+            meta = bad.body.get("metadata", {})
+            spec = bad.body.get("spec") or {}
+            if bad.kind == "pod" and spec.get("schedulerName") == self.scheduler.config.name:
+                if spec.get("nodeName"):
+                    continue
+                message = f"invalid pod, not scheduled until fixed: {bad.message}"
+                condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
+                self._spawn(self.kube.set_pod_condition(bad.key, condition))
+                self._event(_pod_ref(bad.key), "Warning", "FailedScheduling", message)
+            elif bad.kind == "podgroup":
+                ref = pod_group_ref(bad.key, meta.get("uid"))
+                self._event(ref, "Warning", "InvalidPodGroup", f"ignored until fixed: {bad.message}")
 
     def _prune(self) -> None:
         """Forget units, pods and objects that no longer exist, so a long-running scheduler stays small."""
@@ -278,6 +434,8 @@ class SchedulingLoop(threading.Thread):
         for book in (self.pod_messages, self.evented):
             for key in [k for k in book if k not in self.state.pods and k not in self.state.groups]:
                 del book[key]
+        for key in [k for k in self.released if k not in self.state.groups]:
+            del self.released[key]
         for key in [k for k in self.written_at if k not in self.state.groups]:
             self.written.pop(key, None)
             self.written_at.pop(key, None)
@@ -289,6 +447,22 @@ class SchedulingLoop(threading.Thread):
             return False
         self.evented[key] = (message, now)
         return True
+
+    async def _write_condition(self, pod: str, condition: dict[str, Any]) -> None:
+        """PodScheduled=False on a pod, in order with its other writes: a binding of the pod waits for it."""
+        previous, task = self.condition_writes.get(pod), asyncio.current_task()
+        assert task is not None
+        self.condition_writes[pod] = task
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+            await self.kube.set_pod_condition(pod, condition)
+        except Exception:
+            self._unwritten.append((pod, condition["message"]))  # the scheduling thread owns pod_messages
+            raise
+        finally:
+            if self.condition_writes.get(pod) is task:
+                del self.condition_writes[pod]
 
     async def _write_status(self, key: str, status: dict[str, Any]) -> None:
         """One write per PodGroup at a time, newest wins: a superseded write is dropped, and writes never
@@ -305,6 +479,10 @@ class SchedulingLoop(threading.Thread):
                 self.written.pop(key, None)  # try again next pass
                 log.warning("status not written", podgroup=key, error=str(exc))
 
+    def _group_event(self, key: str, type_: str, reason: str, message: str) -> None:
+        group = self.state.groups.get(key)
+        self._event(pod_group_ref(key, group.metadata.uid if group else None), type_, reason, message)
+
     def _event(self, ref: dict[str, str], type_: str, reason: str, message: str) -> None:
         self._spawn(self.kube.post_event(ref, type_, reason, message))
 
@@ -318,6 +496,13 @@ async def _quiet(coro: Coroutine[Any, Any, Any]) -> None:
         await coro
     except Exception as exc:
         log.warning("background api call failed", error=str(exc))
+
+
+def _transient(error: BaseException) -> bool:
+    """A failure that trying again may cure: throttling, server errors, conflicts, broken connections."""
+    if isinstance(error, client.ApiException):
+        return error.status in RETRIABLE or error.status == 409
+    return isinstance(error, CONNECTION_ERRORS)
 
 
 def _pod_ref(pod: str) -> dict[str, str]:

@@ -17,6 +17,7 @@ RESULT = {
     ScheduledReason.WAITING_FOR_PODS: "unschedulable",
     ScheduledReason.SCHEDULER_ERROR: "error",
 }
+OVER_LIMIT = 1.1  # a decision this many times its solver time limit counts as over it
 
 
 class Metrics:
@@ -59,11 +60,33 @@ class Metrics:
         self.pending_gangs = Gauge("phalanx_pending_gangs", "Units (gangs, groups, lone pods) waiting.", registry=r)
         self.bind_errors = Counter("phalanx_bind_errors", "Bindings the API server refused.", registry=r)
         self.leader = Gauge("phalanx_leader", "1 while this replica holds the scheduler's lease.", registry=r)
+        self.time_limit = Gauge(
+            "phalanx_solver_time_limit_seconds", "The configured solver time limit per decision.", registry=r
+        )
+        self.max_decision = Gauge(
+            "phalanx_solver_max_decision_seconds",
+            "The longest decision so far (filter, place, preempt, validate), to compare with the time limit.",
+            registry=r,
+        )
+        self.over_limit = Counter(
+            "phalanx_solver_over_limit", "Decisions that took more than 1.1 times the solver time limit.", registry=r
+        )
+        self._limit_s = 0.0
+        self._max_s = 0.0
+
+    def set_time_limit(self, seconds: float) -> None:
+        self._limit_s = seconds
+        self.time_limit.set(seconds)
 
     def observe(self, decision: Decision) -> None:
         result = RESULT[decision.reason]
         self.attempts.labels(result).inc()
         self.attempt_duration.labels(result).observe(decision.duration_s)
+        if decision.duration_s > self._max_s:
+            self._max_s = decision.duration_s
+            self.max_decision.set(decision.duration_s)
+        if self._limit_s and decision.duration_s > self._limit_s * OVER_LIMIT:
+            self.over_limit.inc()
         plan = decision.plan
         if plan is None:
             return

@@ -8,6 +8,7 @@ the event loop, because that is only API work.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import kopf
 import structlog
 from kubernetes_asyncio import client
 
+from scheduler.api import provisioning
 from scheduler.api.config import DEFAULT_LEVELS, ProvisioningConfig, SchedulerConfig
 from scheduler.engine.cycle import EngineConfig
 from scheduler.engine.state import ClusterState
@@ -29,6 +31,7 @@ from scheduler.kube.leader import LeaderElector
 from scheduler.kube.loop import SchedulingLoop
 from scheduler.kube.metrics import Metrics
 from scheduler.kube.podwatch import PodWatcher
+from scheduler.kube.watch import ResourceWatcher
 from scheduler.kube.workloads import reconcile_workload
 from scheduler.solver.problem import SolverParams
 
@@ -169,17 +172,46 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
     # No live watch of CRDs and namespaces: resources are discovered once at start (the CRDs are installed with
     # the operator), which spares the role a cluster-wide right to list CustomResourceDefinitions.
     settings.scanning.disabled = True
+    # The cache keeps hundreds of thousands of long-lived objects; CPython's full collections walk all of them
+    # and stopped the scheduling thread for 0.8-2 s at 5,000 pods (decisions over their time limit). Young
+    # collections less often, and the objects alive once the caches are synced frozen out of the walk.
+    gc.set_threshold(50_000, 20, 1000)
     state = ClusterState(config.levels)
     metrics = Metrics()
     event_loop = asyncio.get_running_loop()
-    loop = SchedulingLoop(state, engine_config(config), kube, event_loop, inbox, metrics)
+    loop = SchedulingLoop(
+        state, engine_config(config), kube, event_loop, inbox, metrics, provisioning=config.provisioning
+    )
     loop.start()
     watcher = PodWatcher(api_client, inbox)
     pods = asyncio.create_task(watcher.run(), name="pod-watch")
     kinds = set(config.integrations) | ({"StatefulSet"} if "LeaderWorkerSet" in config.integrations else set())
     integrations = Integrations(api_client, kube, inbox, config.scheduler_name)
+    if config.integrations:
+        try:
+            await integrations.load()
+        except Exception as exc:  # not fatal: stale Workloads are only cleaned up later, by GC or on change
+            log.warning("integration workloads not listed", error=str(exc))
     owner_watchers = integrations.watchers(tuple(f for f in FOLLOWED if f.kind in kinds))
+    if config.provisioning.enabled:
+        owner_watchers.append(
+            ResourceWatcher(
+                api_client,
+                "ProvisioningRequest",
+                provisioning.GROUP,
+                provisioning.VERSION,
+                provisioning.PLURAL,
+                on_event=lambda deleted, body: inbox.put(Change("provisioning", deleted, body)),
+            )
+        )
     background = [asyncio.create_task(w.run(), name=f"watch-{w.kind}") for w in owner_watchers]
+
+    async def freeze_when_synced() -> None:
+        await watcher.synced.wait()
+        await asyncio.sleep(2.0)  # the listed objects are in the cache by now
+        gc.freeze()
+
+    background.append(asyncio.create_task(freeze_when_synced(), name="gc-freeze"))
     stop_flag = stop or asyncio.Event()
     kopf_ready = asyncio.Event()
     lost = asyncio.Event()

@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 from kubernetes_asyncio import client
 
+from scheduler.kube.api import raise_for_status
 from scheduler.kube.inbox import Change, Inbox
 
 log = structlog.get_logger(__name__)
@@ -34,9 +35,9 @@ class PodWatcher:
             try:
                 version: str | None = await self._list()
                 self.synced.set()
+                delay = 0.5  # listed: the server is back, so the next failure waits briefly again
                 while version is not None:
                     version = await self._watch(version)
-                delay = 0.5
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -46,6 +47,8 @@ class PodWatcher:
 
     async def _list(self) -> str:
         response = await self.core.list_pod_for_all_namespaces(_preload_content=False)
+        # Unchecked, a 429 or 500 would read as an empty list: every pod reported deleted, its room given out again.
+        await raise_for_status(response)
         data = json.loads(await response.read())
         seen = {}
         for body in data.get("items", []):
@@ -67,6 +70,7 @@ class PodWatcher:
             allow_watch_bookmarks=True,
             _preload_content=False,
         )
+        await raise_for_status(response)  # an error status is one Status object, not a stream of events
         buffer = b""
         try:
             async for chunk in response.content.iter_any():

@@ -51,9 +51,9 @@ class ResourceWatcher:
                 if version is None:  # not served: say so once, look again later
                     await asyncio.sleep(PROBE_ABSENT_S)
                     continue
+                delay = 0.5  # a good list resets it: cut watches must not leave us blind for longer and longer
                 while version is not None:
                     version = await self._watch(version)
-                delay = 0.5
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

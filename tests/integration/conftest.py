@@ -90,7 +90,7 @@ async def install_crds(kubeconfig: Path, wait_s: float = 30.0, directory: Path =
     names = []
     bodies = _read_crds(directory)
     async with api_client_for(kubeconfig) as api:
-        ext = client.ApiextensionsV1Api(api)
+        ext: Any = client.ApiextensionsV1Api(api)
         for body in bodies:
             name = body["metadata"]["name"]
             names.append(name)

@@ -84,8 +84,11 @@ def http_text(url: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def kubelet(api: client.ApiClient, namespace: str) -> AsyncIterator[None]:
-    """What kubelets would do for a namespace: bound pods start Running; deleted pods go away at once."""
+async def kubelet(
+    api: client.ApiClient, namespace: str, finalize: Callable[[], bool] = lambda: True
+) -> AsyncIterator[None]:
+    """What kubelets would do for a namespace: bound pods start Running; deleted pods go away at once (while
+    `finalize()` says so: a test may hold victims in Terminating)."""
     core: Any = client.CoreV1Api(api)
 
     async def loop() -> None:
@@ -93,6 +96,8 @@ async def kubelet(api: client.ApiClient, namespace: str) -> AsyncIterator[None]:
             pods = await core.list_namespaced_pod(namespace)
             for pod in pods.items:
                 if pod.metadata.deletion_timestamp is not None:
+                    if not finalize():
+                        continue
                     with contextlib.suppress(client.ApiException):
                         await core.delete_namespaced_pod(pod.metadata.name, namespace, grace_period_seconds=0)
                 elif pod.spec.node_name and (pod.status.phase or "Pending") == "Pending":
@@ -124,9 +129,16 @@ def unique(prefix: str) -> str:
 
 
 async def make_nodes(
-    api: client.ApiClient, pool: str, racks: int, per_rack: int, gpus: int = 8, concurrency: int = 32
+    api: client.ApiClient,
+    pool: str,
+    racks: int,
+    per_rack: int,
+    gpus: int = 8,
+    concurrency: int = 32,
+    existing_ok: bool = False,
 ) -> list[str]:
-    """Ready Node objects labelled with the pool and a rack each, created concurrently."""
+    """Ready Node objects labelled with the pool and a rack each, created concurrently (`existing_ok`: grow a
+    pool made earlier, as an autoscaler would)."""
     core: Any = client.CoreV1Api(api)
     slots = asyncio.Semaphore(concurrency)
     resources = {"cpu": "64", "memory": "256Gi", "nvidia.com/gpu": str(gpus), "pods": "110"}
@@ -139,7 +151,11 @@ async def make_nodes(
             "status": {"capacity": resources, "allocatable": resources, "conditions": ready},
         }
         async with slots:
-            await core.create_node(body)
+            try:
+                await core.create_node(body)
+            except client.ApiException as exc:
+                if not (existing_ok and exc.status == 409):
+                    raise
 
     names = [(f"{pool}-r{r}-n{n}", r) for r in range(racks) for n in range(per_rack)]
     await asyncio.gather(*(create(name, rack) for name, rack in names))

@@ -58,3 +58,35 @@ def test_a_failed_binding_rolls_back_the_gang_and_forgets_its_reservation() -> N
     assert int(state.capacity().used.sum()) == 0
     (retry,) = Scheduler(state).schedule_pending()
     assert retry.scheduled
+
+
+class RefusingEvictions(FlakyApi):
+    """Refuses the first eviction it is asked for."""
+
+    def evict(self, pod: str, reason: str, message: str) -> None:
+        if not any(c[0].startswith("evict") for c in self.calls):
+            self.calls.append(("evict-refused", pod))
+            raise ConnectionError("apiserver unavailable")
+        super().evict(pod, reason, message)
+
+
+def test_a_failed_eviction_does_not_stop_the_rest_of_a_victim_gang_from_being_evicted() -> None:
+    victims = [pod(f"v{i}", "v", gpu=8, nodeName=f"r0-n{i}", priorityClassName="low") for i in range(2)]
+    preemptor = [pod(f"h{i}", "h", gpu=8, priorityClassName="high") for i in range(2)]
+    state = cluster(
+        *victims,
+        *preemptor,
+        groups=(group("v", 2, disruptionMode="PodGroup"), group("h", 2)),
+        racks=1,
+    )
+    (decision,) = [d for d in Scheduler(state).schedule_pending() if d.unit.key == "ml/h"]
+    assert decision.plan is not None
+    assert sorted(decision.plan.victim_pods) == ["ml/v0", "ml/v1"]
+    api = RefusingEvictions(state)
+    try:
+        Executor(state, api).evict(decision)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the refused eviction must be reported")
+    assert [c[0] for c in api.calls] == ["evict-refused", "evict"]  # the second victim was still evicted

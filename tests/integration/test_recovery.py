@@ -1,0 +1,213 @@
+"""SIGKILL mid-gang on a real kube-apiserver: after a restart, a half-bound gang is completed in its domain (or,
+when it can no longer be, its bound pods are released so it can be placed whole), and a preemption cut short
+between evicting the victims and binding the preemptor ends with the preemptor bound and nothing reserved.
+
+The crash is made reproducible with the fault proxy: it refuses the bindings of chosen pods, so the operator is
+killed with exactly those pods unbound. The restarted operator talks to the API server directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes_asyncio import client
+
+from tests.integration.apiserver import ApiServer
+from tests.integration.faultproxy import FaultProxy, FaultRates
+from tests.integration.operator_harness import (
+    GROUP,
+    RACK,
+    VERSION,
+    OperatorProcess,
+    all_bound,
+    bound,
+    create_pods,
+    eventually,
+    kubelet,
+    make_nodes,
+    pod_body,
+    pod_group_body,
+    unique,
+)
+
+pytestmark = pytest.mark.usefixtures("phalanx_crds")
+RACK_REQUIRED = {"schedulingConstraints": {"topology": [{"key": RACK}]}}
+
+
+@pytest.fixture
+async def namespace(api_client: client.ApiClient) -> str:
+    core: Any = client.CoreV1Api(api_client)
+    name = unique("crash")
+    await core.create_namespace({"metadata": {"name": name}})
+    return name
+
+
+def _operator(kubeconfig: Path, log: Path) -> OperatorProcess:
+    # No lease: a killed leader's lease would keep its successor waiting for the lease to expire.
+    process = OperatorProcess(kubeconfig, log, "--no-leader-election")
+    process.wait_for("phalanx starting")
+    return process
+
+
+def _refuse_bindings(*pods: str) -> Any:
+    def refuse(method: str, path: str) -> int | None:
+        if method == "POST" and path.endswith("/binding") and any(f"/pods/{p}/" in path for p in pods):
+            return 500
+        return None
+
+    return refuse
+
+
+async def _crash_with_half_bound(
+    api: client.ApiClient, apiserver: ApiServer, namespace: str, pool: str, tmp_path: Path, owner: dict[str, Any]
+) -> str:
+    """A gang of 4 x 4 GPUs that needs one rack; the operator is killed with g-0 and g-1 bound, g-2 and g-3 not.
+    Returns the rack the bound pods are in, as their nodes' name prefix (`<pool>-r<i>`)."""
+    objects: Any = client.CustomObjectsApi(api)
+    await objects.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "podgroups", pod_group_body("g", 4, **RACK_REQUIRED)
+    )
+    with FaultProxy(apiserver.url, apiserver.ca_path, FaultRates()) as proxy:
+        proxy.refuse = _refuse_bindings("g-2", "g-3")
+        kubeconfig = proxy.write_kubeconfig(apiserver.kubeconfig_path, tmp_path / "proxied.kubeconfig")
+        first = _operator(kubeconfig, tmp_path / "first.log")
+        try:
+            pods = [pod_body(f"g-{i}", pool, "g", gpus=4) for i in range(4)]
+            for pod in pods:
+                pod["metadata"]["ownerReferences"] = [owner]
+            await create_pods(api, namespace, pods)
+
+            async def half_bound() -> bool:
+                placed = await bound(api, namespace, "g-")
+                return bool(placed.get("g-0") and placed.get("g-1")) and proxy.counts().get("refused", 0) > 0
+
+            await eventually(half_bound, within=30, what="g-0 and g-1 bound, g-2 and g-3 refused")
+        finally:
+            first.kill()  # SIGKILL: no clean-up of any kind
+            first.stop()
+    placed = await bound(api, namespace, "g-")
+    assert not placed["g-2"]
+    assert not placed["g-3"]
+    racks = {node.rsplit("-n", 1)[0] for node in (placed["g-0"], placed["g-1"]) if node}
+    assert len(racks) == 1
+    return racks.pop()
+
+
+async def _owner(api: client.ApiClient, namespace: str) -> dict[str, Any]:
+    """A controller for the gang's pods (a ConfigMap stands in: the test plays the controller)."""
+    core: Any = client.CoreV1Api(api)
+    made = await core.create_namespaced_config_map(namespace, {"metadata": {"name": "controller"}})
+    return {"apiVersion": "v1", "kind": "ConfigMap", "name": "controller", "uid": made.metadata.uid, "controller": True}
+
+
+async def test_a_gang_half_bound_when_the_operator_died_is_completed_in_its_rack_after_restart(
+    api_client: client.ApiClient, apiserver: ApiServer, namespace: str, tmp_path: Path
+) -> None:
+    pool = unique("pool")
+    await make_nodes(api_client, pool, racks=2, per_rack=2)
+    async with kubelet(api_client, namespace):
+        rack = await _crash_with_half_bound(
+            api_client, apiserver, namespace, pool, tmp_path, await _owner(api_client, namespace)
+        )
+        second = _operator(apiserver.kubeconfig_path, tmp_path / "second.log")
+        try:
+            await eventually(
+                all_bound(api_client, namespace, "g-", 4), within=60, what="the gang completed after restart"
+            )
+        finally:
+            second.stop()
+    nodes = (await bound(api_client, namespace, "g-")).values()
+    assert {n.rsplit("-n", 1)[0] for n in nodes if n} == {rack}
+
+
+async def test_a_half_bound_gang_that_can_no_longer_fit_its_rack_is_released_and_placed_whole(
+    api_client: client.ApiClient, apiserver: ApiServer, namespace: str, tmp_path: Path
+) -> None:
+    pool = unique("pool")
+    await make_nodes(api_client, pool, racks=2, per_rack=2)
+    core: Any = client.CoreV1Api(api_client)
+    async with kubelet(api_client, namespace):
+        owner = await _owner(api_client, namespace)
+        rack = await _crash_with_half_bound(api_client, apiserver, namespace, pool, tmp_path, owner)
+        # While Phalanx is down, another scheduler takes the rest of that rack.
+        placed = await bound(api_client, namespace, "g-")
+        for i in range(2):
+            node = f"{rack}-n{i}"
+            free = 8 - 4 * sum(1 for n in placed.values() if n == node)
+            if free:
+                intruder = pod_body(f"other-{i}", pool, None, gpus=free)
+                intruder["spec"].update(schedulerName="default-scheduler", nodeName=node)
+                await core.create_namespaced_pod(namespace, intruder)
+        second = _operator(apiserver.kubeconfig_path, tmp_path / "second.log")
+        try:
+
+            async def released() -> bool:
+                return set(await bound(api_client, namespace, "g-")) == {"g-2", "g-3"}
+
+            await eventually(released, within=60, what="the bound pods g-0 and g-1 released (deleted)")
+            # Their controller recreates them; the gang is then placed whole in the other rack.
+            recreated = [pod_body(f"g-{i}", pool, "g", gpus=4) for i in range(2)]
+            for pod in recreated:
+                pod["metadata"]["ownerReferences"] = [owner]
+            await create_pods(api_client, namespace, recreated)
+            await eventually(
+                all_bound(api_client, namespace, "g-", 4), within=60, what="the gang placed whole elsewhere"
+            )
+        finally:
+            second.stop()
+    nodes = (await bound(api_client, namespace, "g-")).values()
+    other = f"{pool}-r1" if rack == f"{pool}-r0" else f"{pool}-r0"
+    assert {n.rsplit("-n", 1)[0] for n in nodes if n} == {other}
+    events = await core.list_namespaced_event(namespace)
+    assert any(e.reason == "GangReleased" and e.involved_object.name == "g" for e in events.items)
+
+
+async def test_a_preemption_cut_short_by_a_crash_ends_with_the_preemptor_bound_and_nothing_reserved(
+    api_client: client.ApiClient, apiserver: ApiServer, namespace: str, tmp_path: Path
+) -> None:
+    pool = unique("pool")
+    await make_nodes(api_client, pool, racks=1, per_rack=3)
+    scheduling: Any = client.SchedulingV1Api(api_client)
+    objects: Any = client.CustomObjectsApi(api_client)
+    core: Any = client.CoreV1Api(api_client)
+    low, high = unique("low"), unique("high")
+    await scheduling.create_priority_class({"metadata": {"name": low}, "value": 10})
+    await scheduling.create_priority_class({"metadata": {"name": high}, "value": 1000})
+    finalize = True
+    async with kubelet(api_client, namespace, finalize=lambda: finalize):
+        first = _operator(apiserver.kubeconfig_path, tmp_path / "first.log")
+        try:
+            body = pod_group_body("low", 3, disruptionMode="PodGroup", priorityClassName=low)
+            await objects.create_namespaced_custom_object(GROUP, VERSION, namespace, "podgroups", body)
+            await create_pods(api_client, namespace, [pod_body(f"low-{i}", pool, "low", 8, low) for i in range(3)])
+            await eventually(all_bound(api_client, namespace, "low-", 3), what="the low-priority gang bound")
+            finalize = False  # victims will stay Terminating: the preemptor cannot bind yet
+            body = pod_group_body("high", 2, priorityClassName=high)
+            await objects.create_namespaced_custom_object(GROUP, VERSION, namespace, "podgroups", body)
+            await create_pods(api_client, namespace, [pod_body(f"high-{i}", pool, "high", 8, high) for i in range(2)])
+
+            async def evicting() -> bool:
+                pods = (await core.list_namespaced_pod(namespace)).items
+                return all(p.metadata.deletion_timestamp for p in pods if p.metadata.name.startswith("low-"))
+
+            await eventually(evicting, what="the low-priority gang being evicted whole")
+        finally:
+            first.kill()
+            first.stop()
+        assert not any((await bound(api_client, namespace, "high-")).values())
+        second = _operator(apiserver.kubeconfig_path, tmp_path / "second.log")
+        try:
+            await asyncio.sleep(2)
+            assert not any((await bound(api_client, namespace, "high-")).values())  # victims still there
+            finalize = True
+            await eventually(
+                all_bound(api_client, namespace, "high-", 2), within=60, what="the preemptor bound after restart"
+            )
+            # Nothing stays reserved for nobody: the third node takes a new pod at once.
+            await create_pods(api_client, namespace, [pod_body("after", pool, None, 8)])
+            await eventually(all_bound(api_client, namespace, "after", 1), what="a new pod bound on the free node")
+        finally:
+            second.stop()

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Load on a real kube-apiserver (built by hack/k8s-test-server.sh) with `phalanx run`: 1,000 PodGroups (gangs of
+3-7 pods, 5,000 pods, one GPU each) created at once on 500 nodes of 8 GPUs, so about four in five fit.
+
+Figures: seconds from the first object created until every gang is bound whole or explained (PodGroupScheduled
+False, reason Unschedulable, with a message), partial gangs, the operator's peak RSS (VmHWM), and its longest
+decision against the configured solver time limit (from /metrics). --quick: 200 gangs on 100 nodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kubernetes_asyncio import client
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.integration.apiserver import ApiServer  # noqa: E402
+from tests.integration.conftest import install_crds  # noqa: E402
+from tests.integration.loadgen import (  # noqa: E402
+    DecisionTimes,
+    LoadResult,
+    decision_times,
+    gang_load,
+    mixed_gangs,
+    peak_rss_mib,
+    warm_up,
+)
+from tests.integration.operator_harness import OperatorProcess, api_client_for, make_nodes  # noqa: E402
+
+PER_RACK = 25
+
+
+async def prepare(server: ApiServer, nodes: int) -> None:
+    async with api_client_for(server.kubeconfig_path) as api:
+        core: Any = client.CoreV1Api(api)
+        await make_nodes(api, "load", racks=nodes // PER_RACK, per_rack=PER_RACK)
+        for namespace in ("warm-up", "load"):
+            await core.create_namespace({"metadata": {"name": namespace}})
+
+
+async def scenario(server: ApiServer, gangs: int) -> LoadResult:
+    async with api_client_for(server.kubeconfig_path) as api:
+        await warm_up(api, "warm-up", "load", "phalanx")
+        return await gang_load(api, "load", mixed_gangs("load", gangs), within=1200)
+
+
+def report(result: LoadResult, nodes: int, rss: float, times: DecisionTimes, wall: float) -> None:
+    table = Table(
+        title=f"Load: {result.gangs:,} gangs created at once, phalanx run on a real kube-apiserver 1.20 "
+        "(2 cores, one run)",
+        title_justify="left",
+    )
+    for column in ("Figure", "Value"):
+        table.add_column(column)
+    outcome = result.outcome
+    rows = [
+        ("nodes / gangs / pods", f"{nodes:,} / {result.gangs:,} / {result.pods:,}"),
+        (
+            "creating them (first to last create)",
+            f"{result.created_s:.1f} s ({(result.pods + result.gangs) / result.created_s:,.0f} objects/s)",
+        ),
+        ("until every gang is bound whole or explained", f"{result.settled_s:.1f} s from the first create"),
+        ("gangs bound whole / explained / partial", f"{outcome.whole:,} / {result.explained:,} / {outcome.partial}"),
+        (
+            "pods bound, pods/s (first create to settled)",
+            f"{outcome.bound_pods:,}, {outcome.bound_pods / result.settled_s:,.0f} pods/s",
+        ),
+        ("operator peak RSS (VmHWM)", f"{rss:,.0f} MiB"),
+        (
+            "decisions, longest vs solver time limit",
+            f"{times.decisions:,}, {times.max_s:.3f} s vs {times.limit_s:g} s ({times.max_s / times.limit_s:.0%})",
+        ),
+        ("decisions over 1.1 x the limit", f"{times.over_limit}"),
+        ("longest solver run (histogram bucket bound)", f"<= {times.solver_max_s:g} s"),
+        ("an explanation", result.sample_message[:160]),
+        ("bench wall time", f"{wall:.0f} s"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    Console(width=160).print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="200 gangs on 100 nodes")
+    parser.add_argument("--operator-log", help="keep the operator's log here")
+    args = parser.parse_args()
+    began = time.monotonic()
+    gangs, nodes = (200, 100) if args.quick else (1000, 500)
+    cache = subprocess.run([str(ROOT / "hack" / "k8s-test-server.sh")], check=True, capture_output=True, text=True)
+    bin_dir = Path(cache.stdout.strip().splitlines()[-1]) / "bin"
+    with tempfile.TemporaryDirectory() as tmp, ApiServer(bin_dir, Path(tmp)) as server:
+        log_path = Path(args.operator_log) if args.operator_log else Path(tmp) / "operator.log"
+        asyncio.run(install_crds(server.kubeconfig_path))
+        asyncio.run(prepare(server, nodes))
+        operator = OperatorProcess(server.kubeconfig_path, log_path, "--no-leader-election")
+        try:
+            result = asyncio.run(scenario(server, gangs))
+            rss = peak_rss_mib(operator.proc.pid)
+            times = decision_times(operator.metrics_url)
+        finally:
+            operator.stop()
+    report(result, nodes, rss, times, time.monotonic() - began)
+
+
+if __name__ == "__main__":
+    main()

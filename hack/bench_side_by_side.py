@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""Side by side with kube-scheduler 1.20 on one real kube-apiserver (both built by hack/k8s-test-server.sh): the
+same workloads, one scheduler running at a time, every pod deleted between runs.
+
+1. Single pods (one GPU each, 8 GPUs a node) created while the scheduler runs, 64 requests in flight: pods/s
+   from the first create to the last bound, on 500 and 5,000 nodes (--quick: 500 nodes, fewer pods). Which
+   scheduler goes first alternates between the node counts.
+2. Gangs: 8 gangs of 16 pods of 8 GPUs (one pod fills a node) created interleaved on 64 nodes, room for 4
+   gangs. kube-scheduler knows no gangs (the pods carry the PodGroup label only): gangs bound whole, partly
+   (their bound pods are stranded: they hold nodes, but the job cannot start), or not at all.
+
+Figures and ratios, one run on a shared 2-core machine: noisy, compare within the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from kubernetes_asyncio import client
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.integration.apiserver import ApiServer  # noqa: E402
+from tests.integration.conftest import install_crds  # noqa: E402
+from tests.integration.kube_scheduler import KubeScheduler  # noqa: E402
+from tests.integration.loadgen import (  # noqa: E402
+    GangOutcome,
+    create_concurrently,
+    delete_pods,
+    gang_outcome,
+    pods_of,
+    until,
+    warm_up,
+    watching,
+)
+from tests.integration.operator_harness import (  # noqa: E402
+    OperatorProcess,
+    api_client_for,
+    make_nodes,
+    pod_body,
+    pod_group_body,
+)
+
+KUBE, PHALANX = "kube-scheduler", "phalanx"
+SCHEDULER_NAMES = {KUBE: "default-scheduler", PHALANX: "phalanx"}
+PER_RACK = 25
+GANGS, GANG_SIZE, GANG_RACKS, GANG_PER_RACK = 8, 16, 4, 16
+QUIET_S = 5.0  # gang workload: settled once nothing was bound for this long
+
+
+class Scheduler(Protocol):
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SingleRun:
+    scheduler: str
+    nodes: int
+    pods: int
+    created_s: float  # first create to last create
+    bound_s: float  # first create to last bound
+
+    @property
+    def rate(self) -> float:
+        return self.pods / self.bound_s
+
+
+@dataclass(frozen=True)
+class GangRun:
+    scheduler: str
+    outcome: GangOutcome
+    settled_s: float  # first create to the last binding
+
+
+class Bench:
+    def __init__(self, server: ApiServer, bin_dir: Path, folder: Path) -> None:
+        self.server, self.bin_dir, self.folder = server, bin_dir, folder
+        self.runs = 0
+
+    def start(self, name: str) -> Scheduler:
+        self.runs += 1
+        folder = self.folder / f"{self.runs}-{name}"
+        folder.mkdir()
+        if name == KUBE:
+            return KubeScheduler(self.bin_dir, self.server.kubeconfig_path, folder)
+        return OperatorProcess(self.server.kubeconfig_path, folder / "operator.log", "--no-leader-election")
+
+    async def run(self, api: client.ApiClient, name: str, pool: str, namespace: str, work: Callable[[], Any]) -> Any:
+        """Start the scheduler, wait until it binds a pod, run the workload, stop it, delete the pods."""
+        core: Any = client.CoreV1Api(api)
+        await core.create_namespace({"metadata": {"name": namespace}})
+        scheduler = self.start(name)
+        try:
+            await warm_up(api, namespace, pool, SCHEDULER_NAMES[name])
+            return await work()
+        finally:
+            scheduler.stop()
+            await delete_pods(api, namespace)
+
+    async def single(self, api: client.ApiClient, name: str, nodes: int, count: int) -> SingleRun:
+        namespace = f"single-{nodes}-{name}"
+        bodies = []
+        for i in range(count):
+            body = pod_body(f"p-{i}", "a", None, gpus=1)
+            body["spec"]["schedulerName"] = SCHEDULER_NAMES[name]
+            del body["spec"]["nodeSelector"]  # every node is a candidate
+            bodies.append(body)
+
+        async def work() -> SingleRun:
+            async with watching(pods_of(api, namespace)) as pods:
+                first, last = await create_concurrently(api, namespace, bodies)
+
+                def all_bound() -> bool:
+                    return sum(1 for p in pods.items.values() if p.node) >= count
+
+                done = await until([pods], all_bound, 900, f"{count} pods bound by {name}")
+            return SingleRun(name, nodes, count, last - first, done - first)
+
+        result: SingleRun = await self.run(api, name, "a", namespace, work)
+        print(f"{name}: {count} pods on {nodes} nodes in {result.bound_s:.1f} s", file=sys.stderr)
+        return result
+
+    async def gangs(self, api: client.ApiClient, name: str) -> GangRun:
+        namespace = f"gangs-{name}"
+        groups = [pod_group_body(f"gang-{g}", GANG_SIZE) for g in range(GANGS)]
+        pods = []
+        for i in range(GANG_SIZE):  # interleaved: one pod of each gang in turn
+            for g in range(GANGS):
+                body = pod_body(f"gang-{g}-{i}", "gang", f"gang-{g}", gpus=8)
+                body["spec"]["schedulerName"] = SCHEDULER_NAMES[name]
+                pods.append(body)
+
+        async def work() -> GangRun:
+            await create_concurrently(api, namespace, groups)  # the same objects for both; kube-scheduler ignores them
+            async with watching(pods_of(api, namespace)) as watch:
+                first, _ = await create_concurrently(api, namespace, pods)
+                bound, changed = -1, time.perf_counter()
+
+                def quiet() -> bool:
+                    nonlocal bound, changed
+                    now = sum(1 for p in watch.items.values() if p.node)
+                    if now != bound:
+                        bound, changed = now, time.perf_counter()
+                    return bound > 0 and time.perf_counter() - changed >= QUIET_S
+
+                await until([watch], quiet, 300, f"{name} to stop binding gang pods")
+                min_counts = {f"gang-{g}": GANG_SIZE for g in range(GANGS)}
+                return GangRun(name, gang_outcome(watch.items.values(), min_counts), changed - first)
+
+        result: GangRun = await self.run(api, name, "gang", namespace, work)
+        return result
+
+
+async def scenario(bench: Bench, node_counts: list[int], pods: int) -> tuple[list[SingleRun], list[GangRun]]:
+    singles, gang_runs = [], []
+    async with api_client_for(bench.server.kubeconfig_path) as api:
+        present = 0
+        for index, nodes in enumerate(node_counts):
+            await make_nodes(api, "a" if present == 0 else f"b{index}", (nodes - present) // PER_RACK, PER_RACK)
+            present = nodes
+            order = (KUBE, PHALANX) if index % 2 == 0 else (PHALANX, KUBE)
+            for name in order:
+                singles.append(await bench.single(api, name, nodes, pods))
+        await make_nodes(api, "gang", GANG_RACKS, GANG_PER_RACK)
+        for name in (KUBE, PHALANX):
+            gang_runs.append(await bench.gangs(api, name))
+    return singles, gang_runs
+
+
+def report(singles: list[SingleRun], gang_runs: list[GangRun], wall: float) -> None:
+    console = Console(width=160)
+    table = Table(
+        title="Single pods, same API server, one scheduler at a time (2 cores, one run)", title_justify="left"
+    )
+    for column in (
+        "Scheduler",
+        "Nodes",
+        "Pods",
+        "Created in",
+        "Last bound after",
+        "Pods/s",
+        "Phalanx / kube-scheduler",
+    ):
+        table.add_column(column, justify="left" if column == "Scheduler" else "right")
+    for nodes in sorted({r.nodes for r in singles}):
+        runs = {r.scheduler: r for r in singles if r.nodes == nodes}
+        for name in (KUBE, PHALANX):
+            run = runs[name]
+            ratio = f"{runs[PHALANX].rate / runs[KUBE].rate:.2f}x" if name == PHALANX else ""
+            table.add_row(
+                name,
+                f"{nodes:,}",
+                f"{run.pods:,}",
+                f"{run.created_s:.1f} s",
+                f"{run.bound_s:.1f} s",
+                f"{run.rate:,.0f}",
+                ratio,
+            )
+    console.print(table)
+    table = Table(
+        title=f"{GANGS} gangs of {GANG_SIZE} pods created interleaved on {GANG_RACKS * GANG_PER_RACK} nodes "
+        f"(room for {GANG_RACKS * GANG_PER_RACK // GANG_SIZE} gangs)",
+        title_justify="left",
+    )
+    for column in ("Scheduler", "Gangs whole", "Gangs partial", "Pods stranded", "Gangs unbound", "Last bound after"):
+        table.add_column(column, justify="left" if column == "Scheduler" else "right")
+    for gang_run in gang_runs:
+        o = gang_run.outcome
+        table.add_row(
+            gang_run.scheduler,
+            str(o.whole),
+            str(o.partial),
+            str(o.stranded_pods),
+            str(o.none),
+            f"{gang_run.settled_s:.1f} s",
+        )
+    console.print(table)
+    console.print(f"bench wall time: {wall:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="500 nodes only, 1,000 pods")
+    parser.add_argument("--pods", type=int, help="single pods per run (default 2,000; quick 1,000)")
+    parser.add_argument("--keep-logs", help="copy the schedulers' logs into this directory")
+    args = parser.parse_args()
+    began = time.monotonic()
+    node_counts = [500] if args.quick else [500, 5000]
+    pods = args.pods or (1000 if args.quick else 2000)
+    cache = subprocess.run([str(ROOT / "hack" / "k8s-test-server.sh")], check=True, capture_output=True, text=True)
+    bin_dir = Path(cache.stdout.strip().splitlines()[-1]) / "bin"
+    with tempfile.TemporaryDirectory() as tmp, ApiServer(bin_dir, Path(tmp)) as server:
+        logs = Path(tmp) / "logs"
+        logs.mkdir()
+        try:
+            asyncio.run(install_crds(server.kubeconfig_path))
+            singles, gang_runs = asyncio.run(scenario(Bench(server, bin_dir, logs), node_counts, pods))
+        finally:
+            if args.keep_logs:
+                subprocess.run(["cp", "-r", f"{logs}/.", args.keep_logs], check=False)
+    report(singles, gang_runs, time.monotonic() - began)
+
+
+if __name__ == "__main__":
+    main()

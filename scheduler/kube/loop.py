@@ -25,6 +25,7 @@ from kubernetes_asyncio import client
 from scheduler.api.config import ProvisioningConfig
 from scheduler.api.controllers import controller_of
 from scheduler.api.podgroup import PodGroupPhase, ScheduledReason
+from scheduler.api.provisioning import ProvisioningState
 from scheduler.engine.cycle import Decision, EngineConfig, Scheduler
 from scheduler.engine.executor import Executor
 from scheduler.engine.state import ClusterState
@@ -127,8 +128,7 @@ class SchedulingLoop(threading.Thread):
             if change.kind == "rollback":
                 self._rollback(change.body)
             elif change.kind == "provisioning":
-                if self.provisioner.observe(change.body, change.deleted):
-                    self._changes += 1  # capacity is coming: retry the gangs waiting for it
+                self._provisioning_changed(change)
             elif apply(self.state, change, self.invalid):
                 self._changes += 1
         # 2. Nominations, capacity requests of groups that are gone, bindings overtaken by another scheduler.
@@ -281,6 +281,18 @@ class SchedulingLoop(threading.Thread):
                 if info is not None and info.assumed and self.state.overcommitted(node):
                     conflicts.add((pod, node))
         self.conflicts = frozenset(conflicts)  # one assignment: the event loop reads it without a lock
+
+    def _provisioning_changed(self, change: Change) -> None:
+        answer = self.provisioner.observe(change.body, change.deleted)
+        if answer is None:
+            return
+        key, state = answer
+        if state is ProvisioningState.PROVISIONED:
+            self._changes += 1  # capacity is coming: retry the gangs waiting for it
+        elif state is ProvisioningState.FAILED:
+            # Ask again once the retry delay is over, whatever the unit's backoff had grown to meanwhile.
+            wait = self.provisioner.config.retry_seconds + 0.1
+            self._backoff[key] = (None, time.monotonic() + wait, wait)
 
     def _release_if_stranded(self, unit: Unit) -> None:
         """A gang left part-bound (a restart mid-binding, bindings that kept failing) whose rest can no longer

@@ -30,7 +30,6 @@ from scheduler.kube.integrations import FOLLOWED, Integrations
 from scheduler.kube.leader import LeaderElector
 from scheduler.kube.loop import SchedulingLoop
 from scheduler.kube.metrics import Metrics
-from scheduler.kube.podwatch import PodWatcher
 from scheduler.kube.watch import ResourceWatcher
 from scheduler.kube.workloads import reconcile_workload
 from scheduler.solver.problem import SolverParams
@@ -38,7 +37,7 @@ from scheduler.solver.problem import SolverParams
 log = structlog.get_logger(__name__)
 
 WATCHED: tuple[tuple[Kind, str, str, str], ...] = (
-    # Pods: kube/podwatch.py (a raw list-and-watch; kopf's per-event cost showed on gangs of hundreds).
+    # Pods: kube/watch.py (a raw list-and-watch; kopf's per-event cost showed on gangs of hundreds).
     ("node", "", "v1", "nodes"),
     ("podgroup", "scheduling.phalanx.dev", "v1alpha1", "podgroups"),
     ("priorityclass", "scheduling.k8s.io", "v1", "priorityclasses"),
@@ -183,7 +182,15 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
         state, engine_config(config), kube, event_loop, inbox, metrics, provisioning=config.provisioning
     )
     loop.start()
-    watcher = PodWatcher(api_client, inbox)
+    watcher = ResourceWatcher(
+        api_client,
+        "Pod",
+        "",
+        "v1",
+        "pods",
+        on_event=lambda deleted, body: inbox.put(Change("pod", deleted, body)),
+        optional=False,
+    )
     pods = asyncio.create_task(watcher.run(), name="pod-watch")
     kinds = set(config.integrations) | ({"StatefulSet"} if "LeaderWorkerSet" in config.integrations else set())
     integrations = Integrations(api_client, kube, inbox, config.scheduler_name)

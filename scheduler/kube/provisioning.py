@@ -132,24 +132,24 @@ class Provisioner:
             "capacity requested", podgroup=key, request=name, pods=sum(s["count"] for s in body["spec"]["podSets"])
         )
 
-    def observe(self, body: dict[str, Any], deleted: bool) -> bool:
-        """A ProvisioningRequest changed; True when it now has capacity for its gang (worth a retry)."""
+    def observe(self, body: dict[str, Any], deleted: bool) -> tuple[str, ProvisioningState] | None:
+        """A ProvisioningRequest changed: (PodGroup key, its new state) when that changed anything."""
         meta = body.get("metadata", {})
         group = (meta.get("labels") or {}).get(POD_GROUP_LABEL)
         key = f"{meta.get('namespace') or 'default'}/{group}"
         current = self.requests.get(key)
         if group is None or current is None or current.name != meta.get("name") or deleted:
-            return False
+            return None
         state, message = read_state(body)
         if state is current.state:
-            return False
+            return None
         current.state, current.message, current.since = state, f"{current.name}: {message}", time.monotonic()
         if state is ProvisioningState.FAILED:
             self.event(key, "Warning", "ProvisioningFailed", current.message)
         elif state is ProvisioningState.PROVISIONED:
             self.event(key, "Normal", "Provisioned", current.message)
         log.info("capacity request changed", podgroup=key, request=current.name, state=state.value, why=message)
-        return state is ProvisioningState.PROVISIONED
+        return key, state
 
     def settle(self, key: str) -> None:
         """The gang is placed, or gone: its request has served its purpose."""

@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -282,3 +282,25 @@ async def pod_group(api: client.ApiClient, namespace: str, name: str) -> dict[st
     objects: Any = client.CustomObjectsApi(api)
     result: dict[str, Any] = await objects.get_namespaced_custom_object(GROUP, VERSION, namespace, "podgroups", name)
     return result
+
+
+def serving_operator(kubeconfig: Path, folder: Path, *extra: str) -> Iterator[OperatorProcess]:
+    """For module fixtures (`yield from`): `phalanx run` leading, stopped afterwards; its log is printed, which
+    pytest shows when a test failed."""
+    process = OperatorProcess(kubeconfig, folder / "operator.log", *extra)
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+        print(process.log_tail(200))
+
+
+@contextlib.asynccontextmanager
+async def kubelet_namespace(api: client.ApiClient, prefix: str = "ns") -> AsyncIterator[str]:
+    """A fresh namespace with a simulated kubelet running its pods."""
+    core: Any = client.CoreV1Api(api)
+    name = unique(prefix)
+    await core.create_namespace({"metadata": {"name": name}})
+    async with kubelet(api, name):
+        yield name

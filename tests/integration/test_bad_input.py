@@ -20,11 +20,12 @@ from tests.integration.operator_harness import (
     create_pods,
     eventually,
     http_status,
-    kubelet,
+    kubelet_namespace,
     make_nodes,
     pod_body,
     pod_group,
     pod_group_body,
+    serving_operator,
     unique,
 )
 
@@ -33,22 +34,12 @@ pytestmark = pytest.mark.usefixtures("phalanx_crds")
 
 @pytest.fixture(scope="module")
 def operator(apiserver: ApiServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    folder = tmp_path_factory.mktemp("operator")
-    process = OperatorProcess(apiserver.kubeconfig_path, folder / "operator.log")
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
-        print(process.log_tail(200))  # shown on failure
+    yield from serving_operator(apiserver.kubeconfig_path, tmp_path_factory.mktemp("operator"))
 
 
 @pytest.fixture
 async def namespace(api_client: client.ApiClient, operator: OperatorProcess) -> AsyncIterator[str]:
-    core: Any = client.CoreV1Api(api_client)
-    name = unique("bad")
-    await core.create_namespace({"metadata": {"name": name}})
-    async with kubelet(api_client, name):
+    async with kubelet_namespace(api_client, "bad") as name:
         yield name
     assert operator.proc.poll() is None, "the operator died"
     assert http_status(operator.metrics_url + "/healthz") == 200
@@ -60,7 +51,7 @@ async def _healthy_gang_still_schedules(api: client.ApiClient, namespace: str) -
     objects: Any = client.CustomObjectsApi(api)
     await objects.create_namespaced_custom_object(GROUP, VERSION, namespace, "podgroups", pod_group_body("ok", 2))
     await create_pods(api, namespace, [pod_body(f"ok-{i}", pool, "ok", gpus=8) for i in range(2)])
-    await eventually(all_bound(api, namespace, "ok-", 2), what="a healthy gang bound beside the bad input")
+    await eventually(all_bound(api, namespace, "ok-", 2), within=60, what="a healthy gang bound beside the bad input")
 
 
 async def _pod_condition(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
@@ -152,7 +143,9 @@ async def test_a_pod_labelled_for_two_groups_joins_the_phalanx_one(
     for pod in pods:
         pod["metadata"]["labels"]["scheduling.x-k8s.io/pod-group"] = "theirs"  # scheduler-plugins' label too
     await create_pods(api_client, namespace, pods)
-    await eventually(all_bound(api_client, namespace, "both-", 2), what="bound as members of 'ours' (minCount 2)")
+    await eventually(
+        all_bound(api_client, namespace, "both-", 2), within=60, what="bound as members of 'ours' (minCount 2)"
+    )
     assert (await pod_group(api_client, namespace, "ours"))["status"]["scheduled"] == 2
 
 

@@ -20,11 +20,12 @@ from tests.integration.operator_harness import (
     eventually,
     http_status,
     http_text,
-    kubelet,
+    kubelet_namespace,
     make_nodes,
     pod_body,
     pod_group,
     pod_group_body,
+    serving_operator,
     unique,
 )
 
@@ -33,22 +34,12 @@ pytestmark = pytest.mark.usefixtures("phalanx_crds")
 
 @pytest.fixture(scope="module")
 def operator(apiserver: ApiServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    folder = tmp_path_factory.mktemp("operator")
-    process = OperatorProcess(apiserver.kubeconfig_path, folder / "operator.log")
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
-        print(process.log_tail(200))  # shown on failure
+    yield from serving_operator(apiserver.kubeconfig_path, tmp_path_factory.mktemp("operator"))
 
 
 @pytest.fixture
 async def namespace(api_client: client.ApiClient, operator: OperatorProcess) -> AsyncIterator[str]:
-    core: Any = client.CoreV1Api(api_client)
-    name = unique("ns")
-    await core.create_namespace({"metadata": {"name": name}})
-    async with kubelet(api_client, name):
+    async with kubelet_namespace(api_client, "ns") as name:
         yield name
 
 

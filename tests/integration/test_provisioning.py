@@ -20,13 +20,14 @@ from tests.integration.operator_harness import (
     bound,
     create_pods,
     eventually,
-    kubelet,
+    kubelet_namespace,
     make_nodes,
     object_path,
     pod_body,
     pod_group,
     pod_group_body,
     rest,
+    serving_operator,
     unique,
 )
 
@@ -42,21 +43,12 @@ def operator(
     folder = tmp_path_factory.mktemp("operator")
     config = folder / "config.yaml"
     config.write_text(f"provisioning: {{enabled: true, provisioningClassName: {CLASS}, retrySeconds: 2}}\n")
-    process = OperatorProcess(apiserver.kubeconfig_path, folder / "operator.log", "--config", str(config))
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
-        print(process.log_tail(200))  # shown on failure
+    yield from serving_operator(apiserver.kubeconfig_path, folder, "--config", str(config))
 
 
 @pytest.fixture
 async def namespace(api_client: client.ApiClient, operator: OperatorProcess) -> AsyncIterator[str]:
-    core: Any = client.CoreV1Api(api_client)
-    name = unique("ns")
-    await core.create_namespace({"metadata": {"name": name}})
-    async with kubelet(api_client, name):
+    async with kubelet_namespace(api_client, "ns") as name:
         yield name
 
 

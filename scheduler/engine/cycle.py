@@ -61,6 +61,10 @@ class Scheduler:
         self.state = state
         self.config = config or EngineConfig()
         self._filters: FilterCache | None = None
+        # Lowest priority of any running pod, once per pass: with many gangs waiting on a cluster where nothing
+        # runs below them, rebuilding the victim list for each one cost more than deciding them.
+        self._lowest: int | None = None
+        self._lowest_known = False
 
     def schedule_pending(
         self,
@@ -75,6 +79,7 @@ class Scheduler:
         nothing has happened to since they last failed.
         """
         decisions = []
+        self._lowest_known = False
         for unit in pending_units(self.state, self.config.name, gangs=self.config.gangs):
             if skip is not None and skip(unit):
                 continue
@@ -118,6 +123,13 @@ class Scheduler:
             message = f"{placement.explanation}; preemptionPolicy is Never, so the gang waits"
             return Decision(unit, reason, message, placement, time.perf_counter() - started)
         own = self.config.name if self.config.victims_own_pods_only else None
+        if not self._lowest_known:
+            everyone = victim_units(self.state, own_only=own, gangs=self.config.gangs)
+            self._lowest, self._lowest_known = min((u.priority for u in everyone), default=None), True
+        if self._lowest is None or self._lowest >= unit.priority:
+            # Evictions later in the pass only raise the lowest priority: a stale value is merely cautious.
+            message = f"{placement.explanation}; preemption cannot help: no running pod has a lower priority"
+            return Decision(unit, reason, message, placement, time.perf_counter() - started)
         units = victim_units(self.state, own_only=own, exclude=unit.key, gangs=self.config.gangs)
         pdbs = budgets(self.state, list(self.state.budgets.values()))
         candidates = eligible(units, pdbs, unit.priority)

@@ -96,6 +96,7 @@ class SchedulingLoop(threading.Thread):
         self.metrics.set_time_limit(config.params.time_limit_s)
         self._skipped: list[Unit] = []
         self._resynced = time.monotonic()
+        self._swept = 0.0  # when _report last looked at every group
         self._changes = 0  # bumps on anything that may help a waiting unit
         # unit -> (changes seen, or None to wait whatever changes; retry at; delay)
         self._backoff: dict[str, tuple[int | None, float, float]] = {}
@@ -152,7 +153,7 @@ class SchedulingLoop(threading.Thread):
                 break
         self._gauge(decisions)
         # 5. Report.
-        self._report()
+        self._report({d.unit.key for d in decisions})
         self._report_invalid()
         self.passes += 1
         if self.passes % 100 == 0:
@@ -373,15 +374,25 @@ class SchedulingLoop(threading.Thread):
                 message = "preempted pods did not terminate in time; trying again"
                 self.last[key] = Decision(nomination.decision.unit, ScheduledReason.SCHEDULER_ERROR, message)
 
-    def _report(self) -> None:
+    def _report(self, decided: set[str]) -> None:
         """Status, conditions and events for what changed, throttled: a gang of 512 pods arriving one by one
-        must not cost 512 status writes, nor a condition on every pod for every count."""
+        must not cost 512 status writes, nor a condition on every pod for every count.
+
+        Every group is looked at once per STATUS_INTERVAL_S; in between only the units decided this pass are:
+        with a thousand groups, recomputing each one's status on every pass kept the scheduling thread busy
+        with bookkeeping while bindings waited.
+        """
         now = time.monotonic()
+        sweep = now - self._swept >= STATUS_INTERVAL_S
+        if sweep:
+            self._swept = now
         while self._unwritten:
             unwritten, message = self._unwritten.popleft()
             if self.pod_messages.get(unwritten) == message:
                 del self.pod_messages[unwritten]  # its condition was not written: write it again below
-        for key, group in list(self.state.groups.items()):
+        groups = self.state.groups
+        looked_at = list(groups.items()) if sweep else [(k, groups[k]) for k in decided if k in groups]
+        for key, group in looked_at:
             preempting = key in self.nominations
             status = pod_group_status(
                 self.state,
@@ -404,7 +415,8 @@ class SchedulingLoop(threading.Thread):
             decision = self.last.get(key)
             if decision is not None and decision.reason in EXPLAINED and self._due(key, decision.message, now):
                 self._event(pod_group_ref(key, group.metadata.uid), "Warning", "FailedScheduling", decision.message)
-        for key, decision in self.last.items():
+        explained = self.last.items() if sweep else [(k, self.last[k]) for k in decided if k in self.last]
+        for key, decision in explained:
             if decision.reason not in EXPLAINED or key in self.nominations:
                 continue
             for pod in decision.unit.pending:

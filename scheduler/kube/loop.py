@@ -15,7 +15,7 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -92,6 +92,7 @@ class SchedulingLoop(threading.Thread):
         self.binding: dict[str, Decision] = {}  # gangs whose binding cycle is in flight
         self._stopping = threading.Event()
         self.active = threading.Event()  # set while this replica leads: only the leader decides and binds
+        self.synced: Callable[[], bool] = lambda: True  # the operator says when the first listings are all in
         self.metrics = metrics or Metrics()
         self.metrics.set_time_limit(config.params.time_limit_s)
         self._skipped: list[Unit] = []
@@ -114,9 +115,9 @@ class SchedulingLoop(threading.Thread):
             self.inbox.wake.wait(timeout=1.0)
             self.inbox.wake.clear()
             try:
-                if self.active.is_set():
+                if self.active.is_set() and self.synced():
                     self.step()
-                else:  # a standby keeps its cache warm for a fast takeover
+                else:  # a standby (or a leader still listing) keeps its cache warm and decides nothing
                     for change in self.inbox.drain():
                         apply(self.state, change)
             except Exception:

@@ -37,8 +37,8 @@ from scheduler.solver.problem import SolverParams
 log = structlog.get_logger(__name__)
 
 WATCHED: tuple[tuple[Kind, str, str, str], ...] = (
-    # Pods: kube/watch.py (a raw list-and-watch; kopf's per-event cost showed on gangs of hundreds).
-    ("node", "", "v1", "nodes"),
+    # Pods and nodes: kube/watch.py (a raw list-and-watch: kopf's per-event cost showed on gangs of hundreds, and
+    # the scheduling loop must know when their first listing is in, to decide nothing on half a cluster).
     ("podgroup", "scheduling.phalanx.dev", "v1alpha1", "podgroups"),
     ("priorityclass", "scheduling.k8s.io", "v1", "priorityclasses"),
     # policy/v1 where served (1.21+), v1beta1 otherwise; kopf skips what the server does not serve.
@@ -191,6 +191,15 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
         on_event=lambda deleted, body: inbox.put(Change("pod", deleted, body)),
         optional=False,
     )
+    nodes = ResourceWatcher(
+        api_client,
+        "Node",
+        "",
+        "v1",
+        "nodes",
+        on_event=lambda deleted, body: inbox.put(Change("node", deleted, body)),
+        optional=False,
+    )
     pods = asyncio.create_task(watcher.run(), name="pod-watch")
     kinds = set(config.integrations) | ({"StatefulSet"} if "LeaderWorkerSet" in config.integrations else set())
     integrations = Integrations(api_client, kube, inbox, config.scheduler_name)
@@ -211,7 +220,7 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
                 on_event=lambda deleted, body: inbox.put(Change("provisioning", deleted, body)),
             )
         )
-    background = [asyncio.create_task(w.run(), name=f"watch-{w.kind}") for w in owner_watchers]
+    background = [asyncio.create_task(w.run(), name=f"watch-{w.kind}") for w in (nodes, *owner_watchers)]
 
     async def freeze_when_synced() -> None:
         await watcher.synced.wait()
@@ -221,6 +230,14 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
     background.append(asyncio.create_task(freeze_when_synced(), name="gc-freeze"))
     stop_flag = stop or asyncio.Event()
     kopf_ready = asyncio.Event()
+
+    def synced() -> bool:
+        """Every first listing is in the inbox: before that, a decision could overcommit a node whose pods are
+        not known yet, or release a gang's pods because the nodes they need have not been seen."""
+        watchers = (watcher, nodes, *owner_watchers)
+        return all(w.synced.is_set() for w in watchers) and kopf_ready.is_set()
+
+    loop.synced = synced
     lost = asyncio.Event()
 
     def lead() -> None:
@@ -242,12 +259,7 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
             config.metrics_port,
             metrics,
             alive=loop.is_alive,
-            ready=lambda: (
-                watcher.synced.is_set()
-                and all(w.synced.is_set() for w in owner_watchers)
-                and kopf_ready.is_set()
-                and loop.active.is_set()
-            ),
+            ready=lambda: synced() and loop.active.is_set(),
         )
     election: asyncio.Task[None] | None = None
     if config.leader_election:

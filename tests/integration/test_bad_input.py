@@ -146,7 +146,11 @@ async def test_a_pod_labelled_for_two_groups_joins_the_phalanx_one(
     await eventually(
         all_bound(api_client, namespace, "both-", 2), within=60, what="bound as members of 'ours' (minCount 2)"
     )
-    assert (await pod_group(api_client, namespace, "ours"))["status"]["scheduled"] == 2
+
+    async def counted() -> bool:
+        return bool((await pod_group(api_client, namespace, "ours")).get("status", {}).get("scheduled") == 2)
+
+    await eventually(counted, what="PodGroup 'ours' counting both pods")
 
 
 async def test_nodes_with_odd_labels_or_resources_are_tolerated(api_client: client.ApiClient, namespace: str) -> None:

@@ -94,7 +94,7 @@ async def test_a_node_taken_by_kube_scheduler_mid_binding_is_never_overcommitted
                     placed = await bound(api_client, namespace, "g-")
                     return bool(placed.get("g-0")) and proxy.counts().get("refused", 0) > 0
 
-                await eventually(half, what="g-0 bound, g-1's binding held back")
+                await eventually(half, within=60, what="g-0 bound, g-1's binding held back")
                 g0_node = (await bound(api_client, namespace, "g-"))["g-0"]
                 # kube-scheduler takes the node Phalanx planned for g-1: the only other one in the pool.
                 await create_pods(api_client, namespace, [_ordinary(pool)])
@@ -106,13 +106,15 @@ async def test_a_node_taken_by_kube_scheduler_mid_binding_is_never_overcommitted
                 async def released() -> bool:
                     return "g-0" not in await bound(api_client, namespace, "g-")
 
-                await eventually(released, what="the stranded g-0 released so the gang can be placed again")
+                await eventually(released, within=60, what="the stranded g-0 released so the gang can be placed again")
                 assert not (await bound(api_client, namespace, "g-")).get("g-1")
                 await create_pods(api_client, namespace, [gang_pod("g-0")])  # its controller recreates it
                 await asyncio.sleep(2.0)
                 assert not any((await bound(api_client, namespace, "g-")).values())  # no room: whole gang waits
                 await core.delete_namespaced_pod("other", namespace)
-                await eventually(all_bound(api_client, namespace, "g-", 2), what="the gang bound whole once room came")
+                await eventually(
+                    all_bound(api_client, namespace, "g-", 2), within=60, what="the gang bound whole once room came"
+                )
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

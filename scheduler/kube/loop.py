@@ -228,7 +228,8 @@ class SchedulingLoop(threading.Thread):
                 # would not refuse; only the kubelet would). Hand these back to be placed again instead.
                 pod, node = conflicts[0]
                 message = f"node {node} filled up (another scheduler's pod) while {pod} waited to bind there"
-                self._spawn(self._group_conflict(key, message))
+                log.warning("binding conflict", unit=key, why=message)
+                self._group_event(key, "Warning", "BindConflict", message)
                 self.inbox.put(
                     Change("rollback", False, {"unit": key, "pods": [p for (p, _), _ in failed], "error": message})
                 )
@@ -263,13 +264,6 @@ class SchedulingLoop(threading.Thread):
                 self.kube.post_event(_pod_ref(pod), "Normal", "Scheduled", f"Successfully assigned {pod} to {node}")
                 for pod, node in pairs
             )
-        )
-
-    async def _group_conflict(self, key: str, message: str) -> None:
-        log.warning("binding conflict", unit=key, why=message)
-        group = self.state.groups.get(key)
-        await self.kube.post_event(
-            pod_group_ref(key, group.metadata.uid if group else None), "Warning", "BindConflict", message
         )
 
     def _find_conflicts(self) -> None:

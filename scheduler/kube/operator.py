@@ -105,6 +105,19 @@ def _watch(registry: kopf.OperatorRegistry, inbox: Inbox, kind: Kind, group: str
             inbox.put(Change(kind, event.get("type") == "DELETED", dict(body)))
 
 
+def _feeding(
+    api: client.ApiClient, inbox: Inbox, change: Kind, kind: str, resource: tuple[str, str, str], optional: bool = True
+) -> ResourceWatcher:
+    """A lean list-and-watch whose every event goes to the scheduling thread's inbox as `change`."""
+    return ResourceWatcher(
+        api,
+        kind,
+        *resource,
+        on_event=lambda deleted, body: inbox.put(Change(change, deleted, body)),
+        optional=optional,
+    )
+
+
 def operator_config(settings: SchedulerConfig, kubeconfig: str | None, context: str | None) -> OperatorConfig:
     """The validated configuration document, as the operator runs it."""
     lease = settings.leader_election
@@ -182,25 +195,8 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
         state, engine_config(config), kube, event_loop, inbox, metrics, provisioning=config.provisioning
     )
     loop.start()
-    watcher = ResourceWatcher(
-        api_client,
-        "Pod",
-        "",
-        "v1",
-        "pods",
-        on_event=lambda deleted, body: inbox.put(Change("pod", deleted, body)),
-        optional=False,
-    )
-    nodes = ResourceWatcher(
-        api_client,
-        "Node",
-        "",
-        "v1",
-        "nodes",
-        on_event=lambda deleted, body: inbox.put(Change("node", deleted, body)),
-        optional=False,
-    )
-    pods = asyncio.create_task(watcher.run(), name="pod-watch")
+    watcher = _feeding(api_client, inbox, "pod", "Pod", ("", "v1", "pods"), optional=False)
+    nodes = _feeding(api_client, inbox, "node", "Node", ("", "v1", "nodes"), optional=False)
     kinds = set(config.integrations) | ({"StatefulSet"} if "LeaderWorkerSet" in config.integrations else set())
     integrations = Integrations(api_client, kube, inbox, config.scheduler_name)
     if config.integrations:
@@ -210,17 +206,10 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
             log.warning("integration workloads not listed", error=str(exc))
     owner_watchers = integrations.watchers(tuple(f for f in FOLLOWED if f.kind in kinds))
     if config.provisioning.enabled:
-        owner_watchers.append(
-            ResourceWatcher(
-                api_client,
-                "ProvisioningRequest",
-                provisioning.GROUP,
-                provisioning.VERSION,
-                provisioning.PLURAL,
-                on_event=lambda deleted, body: inbox.put(Change("provisioning", deleted, body)),
-            )
-        )
-    background = [asyncio.create_task(w.run(), name=f"watch-{w.kind}") for w in (nodes, *owner_watchers)]
+        api = (provisioning.GROUP, provisioning.VERSION, provisioning.PLURAL)
+        owner_watchers.append(_feeding(api_client, inbox, "provisioning", "ProvisioningRequest", api))
+    watchers = (watcher, nodes, *owner_watchers)
+    background = [asyncio.create_task(w.run(), name=f"watch-{w.kind}") for w in watchers]
 
     async def freeze_when_synced() -> None:
         await watcher.synced.wait()
@@ -234,7 +223,6 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
     def synced() -> bool:
         """Every first listing is in the inbox: before that, a decision could overcommit a node whose pods are
         not known yet, or release a gang's pods because the nodes they need have not been seen."""
-        watchers = (watcher, nodes, *owner_watchers)
         return all(w.synced.is_set() for w in watchers) and kopf_ready.is_set()
 
     loop.synced = synced
@@ -285,7 +273,7 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
             ready_flag=kopf_ready,
         )
     finally:
-        for task in (pods, election, *background):
+        for task in (election, *background):
             if task is not None:
                 task.cancel()
         loop.stop()

@@ -304,3 +304,11 @@ async def kubelet_namespace(api: client.ApiClient, prefix: str = "ns") -> AsyncI
     await core.create_namespace({"metadata": {"name": name}})
     async with kubelet(api, name):
         yield name
+
+
+async def stand_in_controller(api: client.ApiClient, namespace: str) -> dict[str, Any]:
+    """An owner reference for pods a controller would recreate; a ConfigMap stands in (the test plays the
+    controller), so no integration of ours takes the pods over."""
+    core: Any = client.CoreV1Api(api)
+    made = await core.create_namespaced_config_map(namespace, {"metadata": {"name": "controller"}})
+    return {"apiVersion": "v1", "kind": "ConfigMap", "name": "controller", "uid": made.metadata.uid, "controller": True}

@@ -28,6 +28,7 @@ from tests.integration.operator_harness import (
     make_nodes,
     pod_body,
     pod_group_body,
+    stand_in_controller,
     unique,
 )
 
@@ -54,14 +55,7 @@ async def test_a_node_taken_by_kube_scheduler_mid_binding_is_never_overcommitted
     namespace, pool = unique("race"), unique("pool")
     await core.create_namespace({"metadata": {"name": namespace}})
     await make_nodes(api_client, pool, racks=1, per_rack=2, gpus=GPUS_PER_NODE)
-    made = await core.create_namespaced_config_map(namespace, {"metadata": {"name": "controller"}})
-    owner = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "name": "controller",
-        "uid": made.metadata.uid,
-        "controller": True,
-    }
+    owner = await stand_in_controller(api_client, namespace)
 
     def gang_pod(name: str) -> dict[str, Any]:
         body = pod_body(name, pool, "g", gpus=GPUS_PER_NODE)

@@ -30,6 +30,7 @@ from tests.integration.operator_harness import (
     make_nodes,
     pod_body,
     pod_group_body,
+    stand_in_controller,
     unique,
 )
 
@@ -96,13 +97,6 @@ async def _crash_with_half_bound(
     return racks.pop()
 
 
-async def _owner(api: client.ApiClient, namespace: str) -> dict[str, Any]:
-    """A controller for the gang's pods (a ConfigMap stands in: the test plays the controller)."""
-    core: Any = client.CoreV1Api(api)
-    made = await core.create_namespaced_config_map(namespace, {"metadata": {"name": "controller"}})
-    return {"apiVersion": "v1", "kind": "ConfigMap", "name": "controller", "uid": made.metadata.uid, "controller": True}
-
-
 async def test_a_gang_half_bound_when_the_operator_died_is_completed_in_its_rack_after_restart(
     api_client: client.ApiClient, apiserver: ApiServer, namespace: str, tmp_path: Path
 ) -> None:
@@ -110,7 +104,7 @@ async def test_a_gang_half_bound_when_the_operator_died_is_completed_in_its_rack
     await make_nodes(api_client, pool, racks=2, per_rack=2)
     async with kubelet(api_client, namespace):
         rack = await _crash_with_half_bound(
-            api_client, apiserver, namespace, pool, tmp_path, await _owner(api_client, namespace)
+            api_client, apiserver, namespace, pool, tmp_path, await stand_in_controller(api_client, namespace)
         )
         second = _operator(apiserver.kubeconfig_path, tmp_path / "second.log")
         try:
@@ -130,7 +124,7 @@ async def test_a_half_bound_gang_that_can_no_longer_fit_its_rack_is_released_and
     await make_nodes(api_client, pool, racks=2, per_rack=2)
     core: Any = client.CoreV1Api(api_client)
     async with kubelet(api_client, namespace):
-        owner = await _owner(api_client, namespace)
+        owner = await stand_in_controller(api_client, namespace)
         rack = await _crash_with_half_bound(api_client, apiserver, namespace, pool, tmp_path, owner)
         # While Phalanx is down, another scheduler takes the rest of that rack.
         placed = await bound(api_client, namespace, "g-")

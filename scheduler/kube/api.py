@@ -100,7 +100,9 @@ class KubeApi:
             response.release()
 
         try:
-            await self.call(f"bind {pod}", create)
+            # One attempt: the binding cycle (kube/loop.py) retries, and before each retry checks that the node
+            # still has room. Retrying here, blind, could bind onto a node another scheduler has just filled.
+            await self.call(f"bind {pod}", create, attempts=1)
         except client.ApiException as exc:
             if exc.status == 409:  # already bound: fine if it is where we wanted it
                 current = await self.call(f"read {pod}", lambda: self.core.read_namespaced_pod(name, namespace))

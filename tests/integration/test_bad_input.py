@@ -190,7 +190,11 @@ async def test_a_gang_larger_than_the_whole_cluster_is_explained(api_client: cli
         return status.get("phase") == "Unschedulable" and "nvidia.com/gpu" in condition.get("message", "")
 
     await eventually(explained, what="Unschedulable with the reason per node")
-    assert any(reason == "FailedScheduling" for reason, _ in await _events(api_client, namespace, "huge"))
+
+    async def evented() -> bool:
+        return any(reason == "FailedScheduling" for reason, _ in await _events(api_client, namespace, "huge"))
+
+    await eventually(evented, what="a FailedScheduling event on the PodGroup")  # posted after the status
     await _healthy_gang_still_schedules(api_client, namespace)
     assert not any((await bound(api_client, namespace, "huge-")).values())
 

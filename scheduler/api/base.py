@@ -25,6 +25,7 @@ class ApiModel(BaseModel):
 
 
 class LenientModel(ApiModel):
-    """Base of the slices of core Kubernetes objects we read: unknown fields are the server's business."""
+    """Base of the slices of core Kubernetes objects we read: unknown fields are the server's business, and
+    they are kept (`model_extra`), never dropped: a field we do not model may still matter for placement."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")

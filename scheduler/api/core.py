@@ -1,7 +1,8 @@
 """The slices of core/v1 Pods and Nodes (and scheduling/v1 PriorityClasses) that scheduling reads.
 
-Unknown fields are ignored (the server owns these schemas); the fields we do read are validated, so a malformed
-quantity or operator is reported once at the edge instead of surfacing as a crash deep in the solver.
+Unknown fields are kept, not dropped (the server owns these schemas, and a newer one may add a field that
+affects placement: `scheduler.api.fidelity` refuses such a pod by name). The fields we do read are validated,
+so a malformed quantity or operator is reported once at the edge instead of surfacing as a crash in the solver.
 """
 
 from __future__ import annotations
@@ -9,11 +10,38 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from scheduler.api.base import LenientModel
 from scheduler.api.meta import Int32, ObjectMeta
 from scheduler.api.quantity import to_scheduler_units
+from scheduler.api.selectors import (
+    Affinity,
+    LabelSelector,
+    LabelSelectorRequirement,
+    NodeAffinity,
+    NodeSelector,
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
+    PodAffinity,
+    PodAffinityTerm,
+    SelectorOperator,
+    TopologySpreadConstraint,
+)
+
+__all__ = [
+    "Affinity",
+    "LabelSelector",
+    "LabelSelectorRequirement",
+    "NodeAffinity",
+    "NodeSelector",
+    "NodeSelectorRequirement",
+    "NodeSelectorTerm",
+    "PodAffinity",
+    "PodAffinityTerm",
+    "SelectorOperator",
+    "TopologySpreadConstraint",
+]
 
 DEFAULT_SCHEDULER = "default-scheduler"
 Quantity = str | int | float
@@ -37,42 +65,23 @@ class ResourceRequirements(LenientModel):
         return {name: to_scheduler_units(name, value) for name, value in merged.items()}
 
 
+class ContainerPort(LenientModel):
+    container_port: Annotated[int, Field(ge=1, le=65535)]
+    host_port: Annotated[int | None, Field(ge=0, le=65535)] = None
+    protocol: Annotated[str, Field(pattern="^(TCP|UDP|SCTP)$")] = "TCP"
+    host_ip: str = Field(default="", alias="hostIP")
+
+
 class Container(LenientModel):
     name: str = ""
     image: str = ""  # kept so a pod's shape can be copied into a PodTemplate (capacity provisioning)
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    ports: list[ContainerPort] = Field(default_factory=list)
+    restart_policy: str | None = None  # "Always" on an init container makes it a sidecar (1.28+)
 
-
-class SelectorOperator(StrEnum):
-    IN = "In"
-    NOT_IN = "NotIn"
-    EXISTS = "Exists"
-    DOES_NOT_EXIST = "DoesNotExist"
-    GT = "Gt"
-    LT = "Lt"
-
-
-class NodeSelectorRequirement(LenientModel):
-    key: str
-    operator: SelectorOperator
-    values: list[str] = Field(default_factory=list)
-
-
-class NodeSelectorTerm(LenientModel):
-    match_expressions: list[NodeSelectorRequirement] = Field(default_factory=list)
-    match_fields: list[NodeSelectorRequirement] = Field(default_factory=list)
-
-
-class NodeSelector(LenientModel):
-    node_selector_terms: list[NodeSelectorTerm] = Field(default_factory=list)
-
-
-class NodeAffinity(LenientModel):
-    required_during_scheduling_ignored_during_execution: NodeSelector | None = None
-
-
-class Affinity(LenientModel):
-    node_affinity: NodeAffinity | None = None
+    @property
+    def sidecar(self) -> bool:
+        return self.restart_policy == "Always"
 
 
 class TaintEffect(StrEnum):
@@ -100,6 +109,23 @@ class Taint(LenientModel):
     effect: TaintEffect
 
 
+class PodSchedulingGate(LenientModel):
+    name: str
+
+
+class PersistentVolumeClaimSource(LenientModel):
+    claim_name: str
+    read_only: bool = False
+
+
+class Volume(LenientModel):
+    """A pod volume: the claim-backed kinds are modelled; every other kind is kept as an extra field."""
+
+    name: str
+    persistent_volume_claim: PersistentVolumeClaimSource | None = None
+    ephemeral: dict[str, object] | None = None
+
+
 class PodSpec(LenientModel):
     scheduler_name: str = DEFAULT_SCHEDULER
     node_name: str | None = None
@@ -109,15 +135,26 @@ class PodSpec(LenientModel):
     node_selector: dict[str, str] = Field(default_factory=dict)
     affinity: Affinity | None = None
     tolerations: list[Toleration] = Field(default_factory=list)
+    topology_spread_constraints: list[TopologySpreadConstraint] = Field(default_factory=list)
     containers: list[Container] = Field(default_factory=list)
     init_containers: list[Container] = Field(default_factory=list)
     overhead: dict[str, Quantity] = Field(default_factory=dict)
+    resources: ResourceRequirements | None = None  # pod-level resources (1.32+)
+    volumes: list[Volume] = Field(default_factory=list)
+    scheduling_gates: list[PodSchedulingGate] = Field(default_factory=list)
     termination_grace_period_seconds: int | None = None
 
     _check_overhead = field_validator("overhead")(_resources)
 
+    def host_ports(self) -> list[ContainerPort]:
+        """Ports the pod claims on its node: app containers' and sidecars' (both run for the pod's life)."""
+        containers = [*self.containers, *(c for c in self.init_containers if c.sidecar)]
+        return [p for c in containers for p in c.ports if p.host_port]
+
 
 class PodStatus(LenientModel):
+    model_config = ConfigDict(extra="ignore")  # status is the kubelet's report, never a placement input
+
     phase: str = "Pending"
     nominated_node_name: str | None = None
 
@@ -132,18 +169,46 @@ class Pod(LenientModel):
     status: PodStatus = Field(default_factory=PodStatus)
 
     def requests(self) -> dict[str, int]:
-        """What the pod occupies on a node, as kube-scheduler computes it (noderesources.computePodResourceRequest)."""
+        """What the pod occupies on a node, as kube-scheduler computes it (resourcehelper.PodRequests).
+
+        Sidecars (init containers with restartPolicy Always) run beside the app containers, so they add to
+        their sum, and each later init container runs beside the sidecars started before it. The pod needs
+        the larger of the two phases; pod-level requests, where set, replace the containers' for their
+        resources; overhead comes on top.
+        """
         total: dict[str, int] = {}
         for container in self.spec.containers:
-            for name, amount in container.resources.effective_requests().items():
-                total[name] = total.get(name, 0) + amount
+            _add(total, container.resources.effective_requests())
+        sidecars: dict[str, int] = {}
+        init_peak: dict[str, int] = {}
         for container in self.spec.init_containers:
-            for name, amount in container.resources.effective_requests().items():
-                total[name] = max(total.get(name, 0), amount)
+            own = container.resources.effective_requests()
+            if container.sidecar:
+                _add(total, own)
+                _add(sidecars, own)
+                phase = dict(sidecars)
+            else:
+                phase = dict(own)
+                _add(phase, sidecars)
+            for name, amount in phase.items():
+                init_peak[name] = max(init_peak.get(name, 0), amount)
+        for name, amount in init_peak.items():
+            total[name] = max(total.get(name, 0), amount)
+        if self.spec.resources is not None:
+            total.update(self.spec.resources.effective_requests())
         for name, value in self.spec.overhead.items():
             total[name] = total.get(name, 0) + to_scheduler_units(name, value)
         total["pods"] = 1
         return total
+
+    @property
+    def being_deleted(self) -> bool:
+        return self.metadata.deletion_timestamp is not None
+
+
+def _add(total: dict[str, int], more: dict[str, int]) -> None:
+    for name, amount in more.items():
+        total[name] = total.get(name, 0) + amount
 
 
 class NodeCondition(LenientModel):
@@ -157,6 +222,8 @@ class NodeSpec(LenientModel):
 
 
 class NodeStatus(LenientModel):
+    model_config = ConfigDict(extra="ignore")  # images, addresses, daemon endpoints: read once and stripped
+
     capacity: dict[str, Quantity] = Field(default_factory=dict)
     allocatable: dict[str, Quantity] = Field(default_factory=dict)
     conditions: list[NodeCondition] = Field(default_factory=list)
@@ -192,33 +259,6 @@ class PriorityClass(LenientModel):
     value: Int32
     global_default: bool = False
     preemption_policy: Annotated[str, Field(pattern="^(PreemptLowerPriority|Never)$")] = "PreemptLowerPriority"
-
-
-class LabelSelectorRequirement(LenientModel):
-    key: str
-    operator: Annotated[str, Field(pattern="^(In|NotIn|Exists|DoesNotExist)$")]
-    values: list[str] = Field(default_factory=list)
-
-
-class LabelSelector(LenientModel):
-    match_labels: dict[str, str] = Field(default_factory=dict)
-    match_expressions: list[LabelSelectorRequirement] = Field(default_factory=list)
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        """metav1.LabelSelector semantics: every matchLabels pair and every expression must hold."""
-        if any(labels.get(k) != v for k, v in self.match_labels.items()):
-            return False
-        for req in self.match_expressions:
-            value = labels.get(req.key)
-            if req.operator == "In" and (value is None or value not in req.values):
-                return False
-            if req.operator == "NotIn" and value is not None and value in req.values:
-                return False
-            if req.operator == "Exists" and value is None:
-                return False
-            if req.operator == "DoesNotExist" and value is not None:
-                return False
-        return True
 
 
 class PodDisruptionBudgetSpec(LenientModel):

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from scheduler.api.base import ApiModel, LenientModel
 from scheduler.api.validation import INT32_MAX, label_key_error, label_value_error
@@ -25,7 +25,12 @@ class OwnerReference(LenientModel):
 
 
 class ObjectMeta(LenientModel):
-    """Metadata as we read it; the server owns its schema, so the CRD keeps `metadata` opaque."""
+    """Metadata as we read it; the server owns its schema, so the CRD keeps `metadata` opaque.
+
+    Unlike the spec slices it drops what it does not model: nothing else in metadata affects placement, and
+    managedFields alone would double the cache's memory."""
+
+    model_config = ConfigDict(extra="ignore")
 
     name: str = ""
     generate_name: str | None = None

@@ -101,11 +101,18 @@ class Scheduler:
         if self._filters is None or self._filters.tree is not capacity.tree:
             self._filters = FilterCache(capacity.tree)
         # 3-5. Filter and place; preempt if nothing fits.
-        plan = place_gang(capacity, unit.gang, self.config.params, self._filters, greedy_only=self.config.greedy)
+        plan = place_gang(
+            capacity,
+            unit.gang,
+            self.config.params,
+            self._filters,
+            greedy_only=self.config.greedy,
+            neighbours=self.state.neighbours,
+        )
         if not plan.placed:
             return self._preempt(unit, capacity, plan, started)
         # 6. Validate, then reserve.
-        violations = validate_plan(capacity, unit.gang, plan, check_score=False)
+        violations = validate_plan(capacity, unit.gang, plan, check_score=False, neighbours=self.state.neighbours)
         if violations:
             return self._invalid(unit, plan, violations, started)
         for pod, node in plan.assignments.items():
@@ -146,6 +153,7 @@ class Scheduler:
             self._filters,
             allow_violations=self.config.allow_pdb_violations,
             greedy_only=self.config.greedy,
+            neighbours=self.state.neighbours,
         )
         elapsed = time.perf_counter() - started
         if not plan.placed:
@@ -159,6 +167,7 @@ class Scheduler:
             unit.priority,
             allow_violations=self.config.allow_pdb_violations,
             check_score=False,
+            neighbours=self.state.neighbours,
         )
         if violations:
             return self._invalid(unit, plan, violations, started)

@@ -14,9 +14,13 @@ from datetime import datetime
 
 from scheduler.api.controllers import controller_of
 from scheduler.api.core import Pod, PodDisruptionBudget
+from scheduler.api.fidelity import placement_refusal
 from scheduler.api.integrations import Membership, OwnerRecord, owner_record, resolve
 from scheduler.api.membership import pod_group_of
 from scheduler.api.podgroup import PodGroup
+from scheduler.engine.storage import StorageIndex
+from scheduler.solver.neighbours import ExistingPod, Neighbours
+from scheduler.solver.relations import host_port, own_terms
 from scheduler.topology.cache import TopologyCache
 from scheduler.topology.capacity import Capacity
 from scheduler.topology.nodes import NodeInfo
@@ -40,6 +44,9 @@ class PodInfo:
     created: datetime | None = None
     assumed: bool = False
     held: str = ""  # why the pod may not be scheduled yet (its owner unseen, its controller misconfigured)
+    refused: str = ""  # a placement field Phalanx does not model (api/fidelity.py): never scheduled
+    gates: tuple[str, ...] = ()  # spec.schedulingGates: not scheduled until the last is removed
+    deleting: bool = False  # a deletionTimestamp: never scheduled, and not a quorum member
 
     @property
     def group_key(self) -> str | None:
@@ -63,6 +70,24 @@ def pod_info(pod: Pod) -> PodInfo:
         group=pod_group_of(pod),
         phase=pod.status.phase,
         created=pod.metadata.creation_timestamp,
+        refused=placement_refusal(pod) or "",
+        gates=tuple(g.name for g in pod.spec.scheduling_gates),
+        deleting=pod.being_deleted,
+    )
+
+
+def existing_pod(info: PodInfo) -> ExistingPod:
+    """What inter-pod rules of later pods see of a placed pod."""
+    assert info.node is not None
+    _, anti, _, _ = own_terms(info.pod)
+    return ExistingPod(
+        key=info.key,
+        node=info.node,
+        namespace=info.namespace,
+        labels=info.pod.metadata.labels,
+        anti_affinity=tuple(anti),
+        ports=tuple(host_port(p) for p in info.pod.spec.host_ports()),
+        terminating=info.deleting,
     )
 
 
@@ -74,6 +99,9 @@ class ClusterState:
     groups: dict[str, PodGroup] = field(default_factory=dict)  # namespace/name -> group
     priority_classes: dict[str, int] = field(default_factory=dict)
     budgets: dict[str, PodDisruptionBudget] = field(default_factory=dict)  # namespace/name -> PDB
+    # Claims, volumes and classes (engine/storage.py), and which pods mount which claims (kept by upsert_pod).
+    storage: StorageIndex = field(default_factory=StorageIndex)
+    namespaces: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> labels (namespaceSelector)
     # Workload-controller integration (api/integrations.py): the controller objects seen, and per followed kind
     # whether it is served (None: first list in flight). Empty: pods join groups by label only.
     owners: dict[str, OwnerRecord] = field(default_factory=dict)
@@ -83,9 +111,12 @@ class ClusterState:
     _dependents: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # owner id -> pod keys
     _chains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # pod key -> owner ids it resolved through
     _arrays: Capacity | None = None  # allocatable and used, kept in step with _usage for fast snapshots
+    # Placed pods (bound or assumed) as inter-pod affinity, spread and host ports see them.
+    neighbours: Neighbours = field(init=False)
 
     def __post_init__(self) -> None:
         self.nodes = TopologyCache(self.levels)
+        self.neighbours = Neighbours(namespace_labels=self.namespaces)
 
     # Nodes ------------------------------------------------------------------------------------------------
     def upsert_node(self, node: NodeInfo) -> bool:
@@ -105,8 +136,11 @@ class ClusterState:
                 for owner in membership.chain:
                     self._dependents[owner].add(info.key)
         self.pods[info.key] = info
+        if info.pod.spec.volumes:
+            self.storage.use(info.key, info.pod, info.node if info.holds_capacity else None)
         if info.holds_capacity and info.node is not None:
             self._charge(info.node, info.requests, +1)
+            self.neighbours.add(existing_pod(info))
         if info.group_key:
             self._members[info.group_key].add(info.key)
         if old is None:  # a new pod may be the owner others wait for (an LWS leader owns its workers' set)
@@ -122,8 +156,11 @@ class ClusterState:
         old = self.pods.pop(key, None)
         if old is None:
             return None
+        if old.pod.spec.volumes:
+            self.storage.release(key)
         if old.holds_capacity and old.node is not None:
             self._charge(old.node, old.requests, -1)
+            self.neighbours.remove(key)
         if old.group_key:
             self._members[old.group_key].discard(key)
         for owner in self._chains.pop(key, ()):

@@ -13,6 +13,7 @@ from scheduler.engine.state import ClusterState, PodInfo
 from scheduler.solver.problem import Gang, gang_from_pods
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+WAITING_PODS = ScheduledReason.WAITING_FOR_PODS
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,14 @@ def pending_units(state: ClusterState, scheduler_name: str, *, gangs: bool = Tru
     units: list[Unit] = []
     seen_groups: set[str] = set()
     for info in state.pods.values():
-        if info.scheduler_name != scheduler_name or info.node is not None:
-            continue
-        if info.held:
+        if info.scheduler_name != scheduler_name or info.node is not None or info.deleting:
+            continue  # a pod being deleted is never scheduled (kube-scheduler skips it too)
+        if info.gates and (info.group_key is None or not gangs):
+            message = f"waiting for scheduling gates: {', '.join(info.gates)}"
+            units.append(_waiting(info.key, (info,), 1, 0, info.created or EPOCH, message, reason=WAITING_PODS))
+        elif info.refused and (info.group_key is None or not gangs):
+            units.append(_waiting(info.key, (info,), 1, 0, info.created or EPOCH, info.refused))
+        elif info.held:
             waits = info.held.startswith(WAITING)
             reason = ScheduledReason.WAITING_FOR_PODS if waits else ScheduledReason.UNSCHEDULABLE
             units.append(_waiting(info.key, (info,), 1, 0, info.created or EPOCH, info.held, reason=reason))
@@ -66,13 +72,36 @@ def _single(state: ClusterState, info: PodInfo) -> Unit:
         return _waiting(
             info.key, (info,), 1, 0, created, f"priority class {info.pod.spec.priority_class_name!r} not found"
         )
-    gang = gang_from_pods(info.key, [(info.key, info.pod)], 1)
+    gang = _gang(state, info.key, [info], 1)
     return Unit(info.key, priority, created, 1, (info,), 0, gang=gang)
 
 
+def _gang(
+    state: ClusterState,
+    key: str,
+    pods: list[PodInfo],
+    need: int,
+    policy: GroupPolicy | None = None,
+    pinned: dict[str, str] | None = None,
+) -> Gang:
+    """The solver's view of the pods, with their labels kept where running pods' anti-affinity reads them."""
+    neighbours = state.neighbours
+    return gang_from_pods(
+        key,
+        [(p.key, p.pod) for p in pods],
+        need,
+        policy,
+        pinned,
+        neighbours.anti_affinity_keys(),
+        selected=neighbours.has_repellers(),
+    )
+
+
 def _grouped(state: ClusterState, group_key: str, scheduler_name: str) -> Unit:
-    members = [m for m in state.members(group_key) if m.scheduler_name == scheduler_name]
-    pending = tuple(m for m in members if m.node is None)
+    everyone = [m for m in state.members(group_key) if m.scheduler_name == scheduler_name]
+    members = [m for m in everyone if not (m.deleting and m.node is None)]
+    gated = [m for m in members if m.node is None and m.gates]
+    pending = tuple(m for m in members if m.node is None and not m.gates)
     bound = sum(1 for m in members if m.node is not None and m.phase not in ("Succeeded", "Failed"))
     created = min((m.created or EPOCH for m in members), default=EPOCH)
     group = state.groups.get(group_key)
@@ -86,13 +115,24 @@ def _grouped(state: ClusterState, group_key: str, scheduler_name: str) -> Unit:
     if priority is None:
         message = f"priority class {policy.priority_class_name!r} not found"
         return _waiting(group_key, pending, min_count, bound, created, message, group)
+    refused = [m for m in pending if m.refused]
+    if refused:
+        message = f"pod {refused[0].name}: {refused[0].refused}"
+        return _waiting(group_key, pending, min_count, bound, created, message, group)
     present = len(pending) + bound
     if policy.scheduling_policy.gang is not None and present < min_count:
         message = f"waiting for pods: {present}/{min_count} present"
-        return _waiting(group_key, pending, min_count, bound, created, message, group, ScheduledReason.WAITING_FOR_PODS)
+        if gated:
+            gates = sorted({g for m in gated for g in m.gates})
+            message += f", {len(gated)} more waiting for scheduling gates ({', '.join(gates)})"
+        return _waiting(group_key, pending, min_count, bound, created, message, group, WAITING_PODS)
+    if not pending:
+        gates = sorted({g for m in gated for g in m.gates})
+        message = f"{len(gated)} pod(s) waiting for scheduling gates ({', '.join(gates)})"
+        return _waiting(group_key, pending, min_count, bound, created, message, group, WAITING_PODS)
     need = 1 if policy.scheduling_policy.basic is not None else max(1, min_count - bound)
     pinned = _bound_domains(state, members, policy) if bound and policy.scheduling_policy.gang else {}
-    gang = gang_from_pods(group_key, [(m.key, m.pod) for m in pending], need, policy, pinned)
+    gang = _gang(state, group_key, list(pending), need, policy, pinned)
     return Unit(
         group_key,
         priority,

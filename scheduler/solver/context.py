@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scheduler.solver.filters import SignatureFit
+from scheduler.solver.joint import Joint
 from scheduler.solver.plan import Score, score_weights, weighted
 from scheduler.solver.problem import Gang
 from scheduler.topology.capacity import Capacity, IntArray
@@ -30,11 +31,15 @@ class Region:
 
 
 class GangContext:
-    def __init__(self, tree: TopologyTree, capacity: Capacity, gang: Gang, fits: list[SignatureFit]) -> None:
+    def __init__(
+        self, tree: TopologyTree, capacity: Capacity, gang: Gang, fits: list[SignatureFit], joint: Joint | None = None
+    ) -> None:
         self.tree = tree
         self.capacity = capacity
         self.gang = gang
         self.fits = fits
+        # Constraints among the gang's own pods; with any, node classes are not merged and regions not split.
+        self.joint = joint if joint is not None else Joint()
         self.leaf = len(tree.levels)
         self.counts: IntArray = np.array([f.count for f in fits], dtype=np.int64)
         self.cap: IntArray = np.stack([f.cap for f in fits]) if len(tree) else np.zeros((len(fits), 0), np.int64)

@@ -22,6 +22,7 @@ from ortools.sat.python import cp_model
 from scheduler.api.podgroup import SolverStatus
 from scheduler.solver.context import GangContext
 from scheduler.solver.greedy import Counts
+from scheduler.solver.joint_model import add_joint
 from scheduler.solver.problem import SolverParams
 from scheduler.topology.capacity import IntArray
 
@@ -50,10 +51,11 @@ class PlacementModel:
         self._pod_counts()
         self._one_scope()
         self._spans()
+        self._joint()
         self._objective()
 
     def _group(self, nodes: Sequence[int], scope_of: dict[int, int]) -> list[list[int]]:
-        if len(self.ctx.fits) > 1:
+        if len(self.ctx.fits) > 1 or self.ctx.joint.active:
             return [[n] for n in nodes]
         index = np.asarray(nodes, dtype=np.int64)
         if not len(index):
@@ -127,6 +129,12 @@ class PlacementModel:
                 # The unit's real capacity, not the gang size: it keeps the LP relaxation (and so the proof) tight.
                 self.model.add(sum(self.x[k] for k in keys) <= self._room(keys) * used[unit])
             self.span_vars.append(used)
+
+    def _joint(self) -> None:
+        """Constraints among the gang's own pods (anti-affinity, affinity, spread, shared host ports)."""
+        if self.ctx.joint.active:
+            per_node = {(s, self.groups[g][0]): var for (s, g), var in self.x.items()}
+            add_joint(self.model, self.ctx.tree, self.ctx.joint, per_node, self.ctx.total)
 
     def _room(self, keys: list[tuple[int, int]]) -> int:
         """Most pods the given variables could hold together."""
@@ -218,7 +226,7 @@ def prune_dominated(ctx: GangContext, nodes: IntArray, scope_of: dict[int, int])
     domains and cap), at most ceil(pods / cap) can hold pods, and a cheaper one always serves at least as well,
     so only that many of the cheapest are kept. Exact: it removes no optimum, and shrinks 5,000 candidate nodes
     of a small gang to a few dozen."""
-    if len(ctx.fits) > 1 or not len(nodes):
+    if len(ctx.fits) > 1 or ctx.joint.active or not len(nodes):
         return nodes
     keys = _class_keys(ctx, nodes, scope_of)
     cost = ctx.cost[0, nodes]

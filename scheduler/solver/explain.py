@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from scheduler.api.quantity import format_scheduler_units
 from scheduler.solver.context import GangContext
 from scheduler.solver.filters import format_reasons
+from scheduler.solver.joint import NODE, ids_of
 from scheduler.topology.capacity import IntArray
+from scheduler.topology.tree import HOSTNAME
 
 
 def describe_requests(requests: Sequence[tuple[str, int]]) -> str:
@@ -42,3 +46,43 @@ def infeasible_explanation(ctx: GangContext, scope_ubs: IntArray) -> str:
 def unknown_keys_explanation(ctx: GangContext, keys: Sequence[str]) -> str:
     levels = ", ".join(ctx.tree.levels) or "none"
     return f"required topology key(s) {', '.join(keys)} are not levels of the cluster topology (levels: {levels})"
+
+
+def together_explanation(ctx: GangContext) -> str:
+    """What the constraints among the gang's own pods ask, with the room the cluster has for them."""
+    parts: list[str] = []
+    tree = ctx.tree
+    for cap in ctx.joint.caps:
+        pods = int(ctx.counts[list(cap.members)].sum())
+        ids = ids_of(tree, cap.key)
+        open_domains = {int(d) for m in cap.members for d in ids[ctx.cap[m] > 0] if d >= 0}
+        parts.append(
+            f"anti-affinity on {cap.key}: {pods} pods need {-(-pods // cap.limit)} {_short(cap.key)}(s), "
+            f"{len(open_domains)} can take one"
+        )
+    for group in ctx.joint.together:
+        pods = int(ctx.counts[list(group.members)].sum())
+        ids = ids_of(tree, group.key)
+        room: dict[int, int] = {}
+        for m in group.members:
+            for d, c in zip(ids.tolist(), np.minimum(ctx.cap[m], ctx.counts[m]).tolist(), strict=True):
+                if d >= 0:
+                    room[d] = room.get(d, 0) + c
+        parts.append(
+            f"pod affinity on {group.key}: {pods} pods must share one {_short(group.key)} "
+            f"(largest room: {max(room.values(), default=0)})"
+        )
+    for rule in ctx.joint.spread:
+        domains = int(np.count_nonzero(rule.eligible))
+        parts.append(
+            f"topology spread on {rule.key} (maxSkew {rule.max_skew}): {domains} eligible "
+            f"{_short(rule.key)}(s), most matching pods in one: {int(rule.existing.max(initial=0))}"
+        )
+    if ctx.joint.apart:
+        parts.append(f"{len(ctx.joint.apart)} pair(s) of pod shapes may not share a domain (anti-affinity, host ports)")
+    summary = "; ".join(parts) if parts else "constraints among the gang's pods"
+    return f"the pods do not fit together in any candidate domain: {summary}"
+
+
+def _short(key: str) -> str:
+    return "node" if key in (NODE, HOSTNAME) else key.rsplit("/", 1)[-1]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from scheduler.solver.interpod import REASONS, RelationFit, relation_fit
+from scheduler.solver.neighbours import Neighbours
 from scheduler.solver.predicates import insufficient_reason, static_reason
 from scheduler.solver.problem import Gang, Signature
 from scheduler.topology.capacity import Capacity, IntArray
@@ -38,6 +40,10 @@ class SignatureFit:
     cap: IntArray  # pods of this signature that fit on each node on their own
     cost: IntArray  # packing cost per pod on each node
     reasons: Counter[str]  # nodes rejected, by reason
+    relation: RelationFit | None = None  # what the pods around the nodes allow (inter-pod rules, ports)
+
+    def with_cap(self, cap: IntArray, reasons: Counter[str]) -> SignatureFit:
+        return SignatureFit(self.signature, self.pods, self.static, cap, self.cost, reasons, self.relation)
 
     @property
     def count(self) -> int:
@@ -77,12 +83,24 @@ class FilterCache:
         return StaticFit(ok, reasons)
 
 
-def fit_signature(capacity: Capacity, cache: FilterCache, signature: Signature, pods: tuple[str, ...]) -> SignatureFit:
+def fit_signature(
+    capacity: Capacity,
+    cache: FilterCache,
+    signature: Signature,
+    pods: tuple[str, ...],
+    neighbours: Neighbours | None = None,
+) -> SignatureFit:
     static = cache.static(signature)
     free = capacity.free
     n = len(capacity.tree)
-    cap = np.where(static.ok, np.iinfo(np.int64).max, 0).astype(np.int64)
+    allowed = static.ok
     reasons = Counter(static.reasons)
+    relation = None
+    if neighbours is not None and signature.relations is not None:
+        relation = relation_fit(capacity.tree, neighbours, signature.relations, static.ok)
+        allowed = static.ok & relation.ok
+        reasons.update(relation.reasons)
+    cap = np.where(allowed, np.iinfo(np.int64).max, 0).astype(np.int64)
     fractions: list[npt.NDArray[np.float64]] = []
     for resource, amount in signature.requests:
         if amount == 0:
@@ -90,10 +108,10 @@ def fit_signature(capacity: Capacity, cache: FilterCache, signature: Signature, 
         column = capacity.column.get(resource)
         if column is None:
             cap[:] = 0
-            reasons[insufficient_reason(resource)] += int(np.count_nonzero(static.ok))
+            reasons[insufficient_reason(resource)] += int(np.count_nonzero(allowed))
             continue
         cap = np.minimum(cap, free[:, column] // amount)
-        short = static.ok & (free[:, column] < amount)
+        short = allowed & (free[:, column] < amount)
         if short.any():
             reasons[insufficient_reason(resource)] += int(np.count_nonzero(short))
         if resource != "pods":
@@ -101,11 +119,32 @@ def fit_signature(capacity: Capacity, cache: FilterCache, signature: Signature, 
     cap = np.minimum(cap, len(pods))
     mean = np.mean(fractions, axis=0) if fractions else np.ones(n)
     cost = np.rint(mean * COST_SCALE).astype(np.int64)
-    return SignatureFit(signature, pods, static, cap, cost, reasons)
+    return SignatureFit(signature, pods, static, cap, cost, reasons, relation)
 
 
-def fit_gang(capacity: Capacity, cache: FilterCache, gang: Gang) -> list[SignatureFit]:
-    return [fit_signature(capacity, cache, s.signature, s.pods) for s in gang.pod_sets]
+def fit_gang(
+    capacity: Capacity, cache: FilterCache, gang: Gang, neighbours: Neighbours | None = None
+) -> list[SignatureFit]:
+    return [fit_signature(capacity, cache, s.signature, s.pods, neighbours) for s in gang.pod_sets]
+
+
+def node_reason(fit: SignatureFit, capacity: Capacity, index: int) -> str | None:
+    """Why one node cannot take a pod of this shape (the first failing filter, in upstream's order), or None."""
+    reason = static_reason(capacity.tree.nodes[index], fit.signature)
+    if reason is not None:
+        return reason
+    if fit.relation is not None and fit.relation.codes[index]:
+        return REASONS[int(fit.relation.codes[index]) - 1]
+    short = [
+        insufficient_reason(resource)
+        for resource, amount in fit.signature.requests
+        if amount and ((column := capacity.column.get(resource)) is None or capacity.free[index, column] < amount)
+    ]
+    if short:
+        return ", ".join(short)  # upstream lists every resource that is short
+    if fit.cap[index] == 0:
+        return "node(s) ruled out by the constraints among the gang's own pods"
+    return None
 
 
 def format_reasons(total: int, fits: int, reasons: Counter[str]) -> str:

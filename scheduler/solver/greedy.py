@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from scheduler.solver.context import GangContext
+from scheduler.solver.sequential import sequential_counts
 from scheduler.topology.capacity import IntArray
 
 Counts = dict[tuple[int, int], int]  # (signature index, node index) -> pods
@@ -18,6 +19,8 @@ Counts = dict[tuple[int, int], int]  # (signature index, node index) -> pods
 
 def greedy_counts(ctx: GangContext, start: int, end: int, free: IntArray) -> Counts | None:
     """Place as many of the gang's pods as fit inside [start, end); None if fewer than the gang needs."""
+    if ctx.joint.active:
+        return sequential_counts(ctx, start, end, free)
     target = min(ctx.total, ctx.ub(start, end))
     if target < ctx.need:
         return None

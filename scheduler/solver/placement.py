@@ -18,9 +18,11 @@ import numpy as np
 from scheduler.api.podgroup import SolverStatus
 from scheduler.solver.context import GangContext, Region, assign_pods, score_counts
 from scheduler.solver.cpsat import PlacementModel, prune_dominated
-from scheduler.solver.explain import infeasible_explanation, unknown_keys_explanation
+from scheduler.solver.explain import infeasible_explanation, together_explanation, unknown_keys_explanation
 from scheduler.solver.filters import FilterCache, fit_gang
 from scheduler.solver.greedy import Counts, greedy_counts
+from scheduler.solver.joint import compile_joint
+from scheduler.solver.neighbours import Neighbours
 from scheduler.solver.plan import Plan, Score
 from scheduler.solver.problem import Gang, SolverParams
 from scheduler.topology.capacity import Capacity
@@ -36,14 +38,16 @@ def place_gang(
     cache: FilterCache | None = None,
     *,
     greedy_only: bool = False,
+    neighbours: Neighbours | None = None,
 ) -> Plan:
-    """Decide where every pod of `gang` goes on the snapshot `capacity`, all or nothing."""
+    """Decide where every pod of `gang` goes on the snapshot `capacity`, all or nothing; `neighbours` are the
+    pods already placed, for inter-pod affinity, spread and host ports (None: pods that relate to nothing)."""
     params = params or SolverParams()
     started = time.perf_counter()
     deadline = started + params.time_limit_s
     tree = capacity.tree
     cache = cache if cache is not None and cache.tree is tree else FilterCache(tree)
-    ctx = GangContext(tree, capacity, gang, fit_gang(capacity, cache, gang))
+    ctx = gang_context(capacity, gang, cache, neighbours)
 
     def finish(status: SolverStatus, **fields: object) -> Plan:
         return Plan(gang=gang.name, status=status, duration_s=time.perf_counter() - started, **fields)  # type: ignore[arg-type]
@@ -58,8 +62,12 @@ def place_gang(
     if not feasible:
         return finish(SolverStatus.INFEASIBLE, explanation=infeasible_explanation(ctx, scope_ubs))
 
-    # 3. Regions, best bound first, and a bound on everything outside them.
-    regions, others = ctx.regions([scopes[i] for i in feasible], scope_ubs[feasible], REGION_LIMIT)
+    # 3. Regions, best bound first, and a bound on everything outside them. Constraints among the gang's pods
+    #    (spread, anti-affinity) can forbid the narrowest units that would hold it by capacity: whole scopes.
+    if ctx.joint.active:
+        regions, others = [Region(*scopes[i], i, ctx.lower_bound(*scopes[i])) for i in feasible], None
+    else:
+        regions, others = ctx.regions([scopes[i] for i in feasible], scope_ubs[feasible], REGION_LIMIT)
     free = ctx.free
 
     # 4. Greedy, branch and bound over regions; whole scopes if no region works (bounds can be loose).
@@ -128,8 +136,7 @@ def place_gang(
         if best is None and not floors:
             return finish(
                 SolverStatus.INFEASIBLE,
-                explanation=infeasible_explanation(ctx, scope_ubs[feasible])
-                + "; the pods do not fit together in any candidate domain",
+                explanation=infeasible_explanation(ctx, scope_ubs[feasible]) + "; " + together_explanation(ctx),
             )
         if best_score is not None:
             lower = min(floors, default=ctx.scalar(best_score))
@@ -141,7 +148,10 @@ def place_gang(
     if best is None or best_score is None:
         if status is SolverStatus.TIMEOUT:
             return finish(status, explanation="no placement found within the time limit")
-        return finish(SolverStatus.INFEASIBLE, explanation=infeasible_explanation(ctx, scope_ubs[feasible]))
+        explanation = infeasible_explanation(ctx, scope_ubs[feasible])
+        if ctx.joint.active:
+            explanation += "; " + together_explanation(ctx)
+        return finish(SolverStatus.INFEASIBLE, explanation=explanation)
     objective = ctx.scalar(best_score)
     assignments = assign_pods(ctx, best)
     placement = placement_path(ctx, best)
@@ -155,6 +165,15 @@ def place_gang(
         placement=placement,
         explanation=_success(ctx, assignments, placement),
     )
+
+
+def gang_context(capacity: Capacity, gang: Gang, cache: FilterCache, neighbours: Neighbours | None) -> GangContext:
+    """Filters per signature, then the joint constraints among the gang's pods (which may tighten the caps)."""
+    fits = fit_gang(capacity, cache, gang, neighbours)
+    joint = None
+    if any(f.signature.relations is not None for f in fits):
+        joint, fits = compile_joint(capacity.tree, neighbours or Neighbours(), fits)
+    return GangContext(capacity.tree, capacity, gang, fits, joint)
 
 
 def _shortlist(

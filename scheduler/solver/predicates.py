@@ -1,19 +1,24 @@
-"""Per-node predicates with kube-scheduler's semantics (NodeUnschedulable, NodeAffinity, TaintToleration).
+"""Per-node predicates with kube-scheduler's semantics (NodeUnschedulable, NodeAffinity, TaintToleration,
+and the volume filters), as plain functions over one node and one signature; the vectorised filter caches
+their results per tree generation. The validator has its own versions (solver/check_nodes.py).
 
-Plain functions over one node and one signature: the vectorised filter caches their results, and the validator
-calls them directly, so both agree on what "fits" means without sharing the caching code.
+Readiness is a taint, as upstream's node lifecycle controller makes it: a NotReady node carries
+`node.kubernetes.io/not-ready:NoSchedule`, which a pod may tolerate. A cluster without that controller (a
+test server) still gets the taint's meaning here.
 """
 
 from __future__ import annotations
 
 from scheduler.solver.problem import Requirement, Signature, Toleration
+from scheduler.solver.volumes import volume_reason
 from scheduler.topology.nodes import NodeInfo, TaintInfo
 
 UNSCHEDULABLE_TAINT = TaintInfo("node.kubernetes.io/unschedulable", "", "NoSchedule")
+NOT_READY_TAINT = TaintInfo("node.kubernetes.io/not-ready", "", "NoSchedule")
+READINESS_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
 BLOCKING_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
 
 REASON_UNSCHEDULABLE = "node(s) were unschedulable"
-REASON_NOT_READY = "node(s) were not ready"
 REASON_SELECTOR = "node(s) didn't match Pod's node affinity/selector"
 
 
@@ -30,7 +35,10 @@ def tolerates(toleration: Toleration, taint: TaintInfo) -> bool:
 
 def untolerated_taint(node: NodeInfo, signature: Signature) -> TaintInfo | None:
     """The first NoSchedule/NoExecute taint no toleration covers, or None."""
-    for taint in node.taints:
+    taints = node.taints
+    if not node.ready and not any(t.key in READINESS_TAINTS for t in taints):
+        taints = (*taints, NOT_READY_TAINT)
+    for taint in taints:
         if taint.effect in BLOCKING_EFFECTS and not any(tolerates(t, taint) for t in signature.tolerations):
             return taint
     return None
@@ -52,6 +60,8 @@ def _requirement_matches(req: Requirement, node: NodeInfo) -> bool:
             return value is not None
         case "DoesNotExist":
             return value is None
+        case "Invalid":
+            return False
         case "Gt" | "Lt":
             if value is None or len(req.values) != 1:
                 return False
@@ -76,15 +86,15 @@ def static_reason(node: NodeInfo, signature: Signature) -> str | None:
     """Why a node can never take this signature regardless of load, or None if it can."""
     if node.unschedulable and not any(tolerates(t, UNSCHEDULABLE_TAINT) for t in signature.tolerations):
         return REASON_UNSCHEDULABLE
-    if not node.ready:
-        return REASON_NOT_READY
-    if not matches_affinity(node, signature):
-        return REASON_SELECTOR
     taint = untolerated_taint(node, signature)
     if taint is not None:
         return f"node(s) had untolerated taint {{{taint.key}: {taint.value}}}"
+    if not matches_affinity(node, signature):
+        return REASON_SELECTOR
+    if signature.volumes:
+        return volume_reason(signature.volumes, node)
     return None
 
 
 def insufficient_reason(resource: str) -> str:
-    return f"Insufficient {resource}"
+    return "Too many pods" if resource == "pods" else f"Insufficient {resource}"

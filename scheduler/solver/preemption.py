@@ -19,9 +19,11 @@ from collections.abc import Mapping
 
 from scheduler.api.podgroup import SolverStatus
 from scheduler.solver.context import GangContext, assign_pods, score_counts
-from scheduler.solver.filters import FilterCache, fit_gang
+from scheduler.solver.filters import FilterCache
 from scheduler.solver.greedy import Counts, greedy_counts
-from scheduler.solver.placement import place_gang, placement_path
+from scheduler.solver.interpod import blockers
+from scheduler.solver.neighbours import Neighbours
+from scheduler.solver.placement import gang_context, place_gang, placement_path
 from scheduler.solver.plan import Plan
 from scheduler.solver.preemption_model import PreemptionModel
 from scheduler.solver.problem import Gang, SolverParams
@@ -41,11 +43,20 @@ def preempt_gang(
     *,
     allow_violations: bool = True,
     greedy_only: bool = False,
+    neighbours: Neighbours | None = None,
 ) -> Plan:
+    """`neighbours`: the placed pods, for the gang's inter-pod rules. Candidates its spread rules count or its
+    affinity selects are not offered (evicting them could break the rule they satisfy); candidates that repel
+    it, that it repels or that hold its host ports are evicted wherever the plan needs their nodes."""
     params = params or SolverParams()
     started = time.perf_counter()
     tree = capacity.tree
     cache = cache if cache is not None and cache.tree is tree else FilterCache(tree)
+    related = neighbours is not None and any(s.signature.relations is not None for s in gang.pod_sets)
+    if related:
+        assert neighbours is not None
+        candidates = _offerable(candidates, gang, neighbours)
+    around = neighbours.without(p.key for u in candidates.units for p in u.pods) if neighbours is not None else None
 
     def finish(status: SolverStatus, **fields: object) -> Plan:
         return Plan(gang=gang.name, status=status, duration_s=time.perf_counter() - started, **fields)  # type: ignore[arg-type]
@@ -53,9 +64,9 @@ def preempt_gang(
     # 1-2. Would the gang fit with every candidate gone? (Greedy first; the model only to confirm a "no".)
     everything = [(p.node, p.requests) for u in candidates.units for p in u.pods]
     emptied = capacity.without(everything)
-    base = place_gang(emptied, gang, params, cache, greedy_only=True)
+    base = place_gang(emptied, gang, params, cache, greedy_only=True, neighbours=around)
     if not base.placed:
-        base = place_gang(emptied, gang, params, cache)
+        base = place_gang(emptied, gang, params, cache, neighbours=around)
     pods = sum(len(u.pods) for u in candidates.units)
     if not base.placed:
         # The placement explanation said what filtered the nodes; only its topology verdict is new here.
@@ -66,25 +77,27 @@ def preempt_gang(
             else "no running pod has a lower priority"
         )
         return finish(SolverStatus.INFEASIBLE, explanation=f"preemption cannot help: {why}")
-    ctx = GangContext(tree, emptied, gang, fit_gang(emptied, cache, gang))
+    ctx = gang_context(emptied, gang, cache, around)
+    required = _blocking(ctx, neighbours, candidates) if related and neighbours is not None else {}
     # 3. Without budgets, the lowest highest victim priority is found by search: the smallest rank whose
     #    candidates, all evicted, make room. That proves the model's first stage and shrinks it. (Not for the
     #    baseline run: upstream has no such step.)
     stage_one: tuple[int, int] | None = None
     if not candidates.budgets and not greedy_only:
-        highest, emptied_k = _lowest_sufficient_rank(capacity, gang, candidates, params, cache)
+        highest, emptied_k = _lowest_sufficient_rank(capacity, gang, candidates, params, cache, neighbours)
         if highest is not None and emptied_k is not None:
             stage_one = (0, highest)
             units = tuple(u for u in candidates.units if candidates.rank[u.key] <= highest)
             candidates = Candidates(units, candidates.budgets, candidates.rank)
-            narrowed = place_gang(emptied_k, gang, params, cache, greedy_only=True)
+            gone = _view(neighbours, candidates)
+            narrowed = place_gang(emptied_k, gang, params, cache, greedy_only=True, neighbours=gone)
             if narrowed.placed:
                 base = narrowed
-            ctx = GangContext(tree, emptied_k, gang, fit_gang(emptied_k, cache, gang))
+            ctx = gang_context(emptied_k, gang, cache, gone)
     # 4. Baseline: remove-all-then-reprieve in each candidate domain (as kube-scheduler tries each node).
     options: list[tuple[Key, dict[str, str], list[VictimUnit], str]] = []
     for assignments in _baseline_placements(ctx, candidates, base.assignments):
-        victims = reprieve(capacity, gang, candidates, assignments)
+        victims = reprieve(capacity, gang, candidates, assignments, keep=_needed(ctx, required, assignments))
         if victims is not None and (allow_violations or candidates.cost(u.key for u in victims)[0] == 0):
             options.append((_key(ctx, candidates, assignments, victims), assignments, victims, "reprieve"))
     options.sort(key=lambda o: o[0])
@@ -103,7 +116,7 @@ def preempt_gang(
                 complete = False
                 break
             model = last = PreemptionModel(
-                ctx, nodes, scope_of, capacity.free, candidates, allow_violations=allow_violations
+                ctx, nodes, scope_of, capacity.free, candidates, allow_violations=allow_violations, blockers=required
             )
             if options and index == 0:
                 model.hint(_counts(ctx, options[0][1]), {u.key for u in options[0][2]})
@@ -117,7 +130,8 @@ def preempt_gang(
                 bounds.append((model.stage_one, result.bound))
             if result.counts is not None:
                 found = assign_pods(ctx, result.counts)
-                kept = reprieve(capacity, gang, candidates, found, start=[candidates.by_key[k] for k in result.victims])
+                start = [candidates.by_key[k] for k in result.victims]
+                kept = reprieve(capacity, gang, candidates, found, start=start, keep=_needed(ctx, required, found))
                 if kept is not None:
                     options.append((_key(ctx, candidates, found, kept), found, kept, "cp-sat"))
         if complete and not bounds and not options:
@@ -141,7 +155,7 @@ def preempt_gang(
             if proven and objective <= floor_value:
                 status = SolverStatus.OPTIMAL
     after = capacity.without((p.node, p.requests) for u in victims for p in u.pods)
-    after_ctx = GangContext(tree, after, gang, fit_gang(after, cache, gang))
+    after_ctx = gang_context(after, gang, cache, _view(neighbours, Candidates(tuple(victims), (), {})))
     counts = _counts(after_ctx, assignments)
     score = score_counts(after_ctx, counts)
     victim_pods = tuple(sorted(p.key for u in victims for p in u.pods))
@@ -161,7 +175,12 @@ def preempt_gang(
 
 
 def _lowest_sufficient_rank(
-    capacity: Capacity, gang: Gang, candidates: Candidates, params: SolverParams, cache: FilterCache
+    capacity: Capacity,
+    gang: Gang,
+    candidates: Candidates,
+    params: SolverParams,
+    cache: FilterCache,
+    neighbours: Neighbours | None,
 ) -> tuple[int | None, Capacity | None]:
     """Binary search over priority ranks: the smallest k such that evicting every candidate of rank <= k lets
     the gang fit (greedy proves "fits"; only a "no" runs the placement model). Feasibility grows with k."""
@@ -171,17 +190,57 @@ def _lowest_sufficient_rank(
     while low <= high:
         middle = (low + high) // 2
         k = ranks[middle]
-        emptied = capacity.without(
-            (p.node, p.requests) for u in candidates.units if candidates.rank[u.key] <= k for p in u.pods
-        )
-        fits = place_gang(emptied, gang, params, cache, greedy_only=True).placed
+        below = [u for u in candidates.units if candidates.rank[u.key] <= k]
+        emptied = capacity.without((p.node, p.requests) for u in below for p in u.pods)
+        gone = _view(neighbours, Candidates(tuple(below), (), {}))
+        fits = place_gang(emptied, gang, params, cache, greedy_only=True, neighbours=gone).placed
         if not fits:
-            fits = place_gang(emptied, gang, params, cache).placed
+            fits = place_gang(emptied, gang, params, cache, neighbours=gone).placed
         if fits:
             found, high = (k, emptied), middle - 1
         else:
             low = middle + 1
     return found
+
+
+def _view(neighbours: Neighbours | None, candidates: Candidates) -> Neighbours | None:
+    """The placed pods once the given candidates are gone."""
+    return neighbours.without(p.key for u in candidates.units for p in u.pods) if neighbours is not None else None
+
+
+def _offerable(candidates: Candidates, gang: Gang, neighbours: Neighbours) -> Candidates:
+    """Candidates minus the units whose pods the gang's spread rules count or its required affinity selects."""
+    spared: set[str] = set()
+    for pod_set in gang.pod_sets:
+        rel = pod_set.signature.relations
+        if rel is None:
+            continue
+        for rule in rel.spread:
+            spared |= {p.key for p in neighbours.counted(rule.selector, rel.namespace)}
+        for term in rel.affinity:
+            spared |= {p.key for p in neighbours.selected(term)}
+    if not spared:
+        return candidates
+    units = tuple(u for u in candidates.units if not any(p.key in spared for p in u.pods))
+    return Candidates(units, candidates.budgets, candidates.rank)
+
+
+def _blocking(ctx: GangContext, neighbours: Neighbours, candidates: Candidates) -> dict[tuple[int, int], set[str]]:
+    """Per (signature, node index), the candidate units that must be evicted for the gang's pod to go there."""
+    pods_of = {p.key: u.key for u in candidates.units for p in u.pods}
+    found: dict[tuple[int, int], set[str]] = {}
+    for s, fit in enumerate(ctx.fits):
+        if fit.signature.relations is not None:
+            for n, units in blockers(ctx.tree, neighbours, fit.signature.relations, pods_of).items():
+                found[(s, n)] = units
+    return found
+
+
+def _needed(ctx: GangContext, required: dict[tuple[int, int], set[str]], assignments: Mapping[str, str]) -> set[str]:
+    """The units the placement's nodes need gone, whatever capacity they free."""
+    if not required:
+        return set()
+    return {u for key in _counts(ctx, assignments) for u in required.get(key, ())}
 
 
 def _cheapest_scopes(ctx: GangContext, candidates: Candidates) -> list[tuple[int, int]]:

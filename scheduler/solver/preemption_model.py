@@ -17,6 +17,7 @@ from ortools.sat.python import cp_model
 from scheduler.api.podgroup import SolverStatus
 from scheduler.solver.context import GangContext
 from scheduler.solver.greedy import Counts
+from scheduler.solver.joint_model import add_joint
 from scheduler.solver.problem import SolverParams
 from scheduler.solver.victims import Candidates, VictimUnit
 from scheduler.topology.capacity import IntArray
@@ -42,6 +43,7 @@ class PreemptionModel:
         candidates: Candidates,
         *,
         allow_violations: bool,
+        blockers: dict[tuple[int, int], set[str]] | None = None,
     ) -> None:
         """`ctx` is built on the cluster with every candidate evicted (its caps are upper bounds); `free` is
         today's free capacity, before any eviction."""
@@ -56,6 +58,7 @@ class PreemptionModel:
         self._capacity()
         self._budgets(allow_violations)
         self._topology()
+        self._relations(blockers or {})
 
     def _placement(self) -> None:
         """x[s, n]: pods of shape s on node n; exactly the pods the gang needs."""
@@ -138,6 +141,19 @@ class PreemptionModel:
                 self.model.add(sum(variables) <= self.ctx.need * flag)
                 flags.append(flag)
             self.spans.append(flags)
+
+    def _relations(self, blockers: dict[tuple[int, int], set[str]]) -> None:
+        """A pod lands where a candidate repels it, it repels one, or one holds its ports only if that
+        candidate goes; and the constraints among the gang's own pods hold as in placement."""
+        for key, var in self.x.items():
+            for unit in blockers.get(key, ()):
+                flag = self.v.get(unit)
+                if flag is None:
+                    flag = self.v[unit] = self.model.new_bool_var(f"v_{unit}")
+                    self.model.add(self.highest >= self.candidates.rank[unit] * flag)
+                self.model.add(var <= int(self.ctx.cap[key]) * flag)
+        if self.ctx.joint.active:
+            add_joint(self.model, self.ctx.tree, self.ctx.joint, self.x, self.ctx.need)
 
     def _stage_two_weights(self) -> tuple[int, int, list[int]]:
         """Weights of (sum of ranks, victim pods, spans per level widest first) in the stage-two objective."""

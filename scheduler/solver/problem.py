@@ -11,6 +11,9 @@ from dataclasses import dataclass, replace
 
 from scheduler.api.core import Pod
 from scheduler.api.policy import GroupPolicy, TopologyMode
+from scheduler.api.validation import label_value_error
+from scheduler.solver.relations import Relations, relations_of, selector_keys
+from scheduler.solver.volumes import VolumeNeed
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,10 @@ class Signature:
     # Required node affinity: terms are ORed, the requirements inside a term ANDed. None means no affinity.
     affinity: tuple[tuple[Requirement, ...], ...] | None = None
     tolerations: tuple[Toleration, ...] = ()
+    # Inter-pod affinity, spread and host ports, with the labels selectors in play read; None: no relations.
+    relations: Relations | None = None
+    # What the pod's volumes ask of a node (solver/volumes.py), resolved by the engine from claims and volumes.
+    volumes: tuple[VolumeNeed, ...] = ()
 
     def __post_init__(self) -> None:
         for name, amount in self.requests:
@@ -52,7 +59,7 @@ class Signature:
 
     def static_key(self) -> tuple[object, ...]:
         """The part of the signature that node filtering (not capacity) depends on."""
-        return (self.node_selector, self.affinity, self.tolerations)
+        return (self.node_selector, self.affinity, self.tolerations, self.volumes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,15 +136,16 @@ class SolverParams:
             raise ValueError("max_model_nodes must be at least 1")
 
 
-def signature_of(pod: Pod) -> Signature:
-    """Derive a pod's signature from its spec."""
+def signature_of(pod: Pod, label_keys: frozenset[str] = frozenset(), *, selected: bool = False) -> Signature:
+    """Derive a pod's signature from its spec; `label_keys` are the label keys some selector in play reads,
+    `selected` says running pods' anti-affinity is in play at all."""
     affinity = None
     node_affinity = pod.spec.affinity.node_affinity if pod.spec.affinity else None
     required = node_affinity.required_during_scheduling_ignored_during_execution if node_affinity else None
     if required is not None:
         affinity = tuple(
-            tuple(Requirement(r.key, r.operator.value, tuple(r.values)) for r in term.match_expressions)
-            + tuple(Requirement(r.key, r.operator.value, tuple(r.values), field=True) for r in term.match_fields)
+            tuple(_requirement(r.key, r.operator.value, r.values) for r in term.match_expressions)
+            + tuple(_requirement(r.key, r.operator.value, r.values, field=True) for r in term.match_fields)
             for term in required.node_selector_terms
         )
     return Signature(
@@ -148,7 +156,17 @@ def signature_of(pod: Pod) -> Signature:
             Toleration(t.key, t.operator.value, t.value, t.effect.value if t.effect else "")
             for t in pod.spec.tolerations
         ),
+        relations=relations_of(pod, label_keys | selector_keys(pod), selected=selected),
     )
+
+
+def _requirement(key: str, operator: str, values: Sequence[str], *, field: bool = False) -> Requirement:
+    """A requirement as upstream parses it: one that does not parse (an invalid label value in In/NotIn, a
+    non-integer or a second value in Gt/Lt) matches no node, which is what kube-scheduler makes of it."""
+    invalid = (operator in ("In", "NotIn") and not field and any(label_value_error(v) for v in values)) or (
+        operator in ("Gt", "Lt") and (len(values) != 1 or not values[0].lstrip("-").isdigit())
+    )
+    return Requirement(key, "Invalid" if invalid else operator, tuple(values), field)
 
 
 def gang_from_pods(
@@ -157,15 +175,23 @@ def gang_from_pods(
     min_count: int,
     policy: GroupPolicy | None = None,
     pinned: Mapping[str, str] | None = None,
+    label_keys: frozenset[str] = frozenset(),
+    *,
+    selected: bool = False,
 ) -> Gang:
     """Group pods by signature into a Gang, keeping the pods' order within each signature.
+
+    `label_keys`: label keys running pods' anti-affinity reads (a newcomer's labels on them matter), and
+    `selected` whether any such pod runs; the keys the gang's own terms read are added here, so that each
+    pod's labels are compared with its gang's selectors.
 
     `pinned` (label key -> value) keeps every pod to nodes carrying those labels: the Required domains that the
     gang's already bound pods are in, when only part of it is left to place.
     """
     by_signature: dict[Signature, list[str]] = {}
+    keys = frozenset(label_keys).union(*(selector_keys(pod) for _, pod in pods))
     for key, pod in pods:
-        signature = signature_of(pod)
+        signature = signature_of(pod, keys, selected=selected)
         if pinned:
             selector = dict(signature.node_selector)
             clash = any(selector.get(k, v) != v for k, v in pinned.items())

@@ -35,9 +35,11 @@ def reprieve(
     candidates: Candidates,
     assignments: Mapping[str, str],
     start: list[VictimUnit] | None = None,
+    keep: set[str] | None = None,
 ) -> list[VictimUnit] | None:
     """Victims for a fixed placement: `start` (default: every candidate unit on its nodes), then reprieve all
     that can stay. Also the minimality pass over any solver's victims. None when `start` leaves no room.
+    `keep`: units the placement needs gone whatever they free (inter-pod rules): never reprieved.
 
     Incremental: returning a unit only re-checks the nodes it runs on.
     """
@@ -45,7 +47,11 @@ def reprieve(
     used_nodes = {capacity.tree.nodes[i].name for i in load}
     if start is None:
         on_nodes = {u.key: u for node in used_nodes for u in candidates.by_node.get(node, ())}
+        on_nodes.update({k: candidates.by_key[k] for k in keep or () if k in candidates.by_key})
         start = sorted(on_nodes.values(), key=lambda u: u.key)
+    elif keep:
+        present = {u.key for u in start}
+        start = [*start, *(candidates.by_key[k] for k in sorted(keep - present) if k in candidates.by_key)]
     evicted = start
     # Per loaded node: room left after the gang's pods, counting what the evicted units free there.
     slack: dict[int, IntArray] = {i: capacity.allocatable[i] - capacity.used[i] - need for i, need in load.items()}
@@ -64,6 +70,8 @@ def reprieve(
 
     kept: set[str] = set()
     for unit in sorted(evicted, key=order):
+        if keep and unit.key in keep:
+            continue
         freed = freed_by[unit.key]
         if all(((slack[i] - amount) >= 0).all() for i, amount in freed.items()):
             for i, amount in freed.items():

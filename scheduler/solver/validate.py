@@ -1,4 +1,5 @@
-"""A solver-independent check of every plan: plain loops over pods and nodes, none of the solver's arrays.
+"""A solver-independent check of every plan: plain loops over pods and nodes, none of the solver's arrays,
+filters or constraint code (its node and inter-pod rules are its own: check_nodes.py, check_relations.py).
 
 `validate_plan` lists violations (empty means valid); `evaluate` recomputes the score from the definition in
 `plan.py`, so a solver that reports a better objective than its plan achieves is caught too.
@@ -10,19 +11,31 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from scheduler.api.podgroup import SolverStatus
-from scheduler.solver.filters import COST_SCALE
+from scheduler.solver.check_nodes import node_problem
+from scheduler.solver.check_relations import relation_problems
+from scheduler.solver.neighbours import Neighbours
 from scheduler.solver.plan import Plan, Score
-from scheduler.solver.predicates import static_reason
 from scheduler.solver.problem import Gang, Signature
 from scheduler.solver.victims import Budget, VictimUnit
 from scheduler.topology.capacity import Capacity
 from scheduler.topology.nodes import NodeInfo
 from scheduler.topology.tree import HOSTNAME
 
+# The packing cost's definition (plan.py): 0 on a full node, this on an empty one, per pod.
+PACKING_SCALE = 100
 
-def validate_plan(capacity: Capacity, gang: Gang, plan: Plan, *, check_score: bool = True) -> list[str]:
+
+def validate_plan(
+    capacity: Capacity,
+    gang: Gang,
+    plan: Plan,
+    *,
+    check_score: bool = True,
+    neighbours: Neighbours | None = None,
+) -> list[str]:
     """Every constraint, always; and, with `check_score`, that the reported score is the real one (O(nodes):
-    the property tests check it on every plan, the scheduler's hot path skips it)."""
+    the property tests check it on every plan, the scheduler's hot path skips it). `neighbours`: the pods
+    already placed, for inter-pod rules (None: there are none)."""
     tree = capacity.tree
     signature_of = {pod: s.signature for s in gang.pod_sets for pod in s.pods}
     # Only the nodes the plan uses: a lookup table of the whole cluster per decision would dominate it.
@@ -46,7 +59,7 @@ def validate_plan(capacity: Capacity, gang: Gang, plan: Plan, *, check_score: bo
         if node is None:
             problems.append(f"pod {pod} placed on unknown node {node_name}")
             continue
-        if (reason := static_reason(node, signature_of[pod])) is not None:
+        if (reason := node_problem(node, signature_of[pod])) is not None:
             problems.append(f"pod {pod} on {node_name}: {reason}")
         for resource, amount in signature_of[pod].requests:
             load[node_name][resource] += amount
@@ -73,6 +86,9 @@ def validate_plan(capacity: Capacity, gang: Gang, plan: Plan, *, check_score: bo
             problems.append(f"required topology {rule.key}: a pod is on a node without that label")
         elif len(paths) > 1:
             problems.append(f"required topology {rule.key}: pods span {sorted('/'.join(p) for p in paths)}")
+    if any(s.signature.relations is not None for s in gang.pod_sets):
+        relevant = nodes if neighbours is None else {n.name: n for n in tree.nodes}
+        problems.extend(relation_problems(relevant, gang, plan.assignments, neighbours or Neighbours()))
     if check_score and plan.score is not None and not problems:
         actual = evaluate(capacity, gang, plan.assignments)
         if actual != plan.score:
@@ -154,7 +170,7 @@ class _Packing:
                 total += _ratio(self.free[depth][path].get(resource, 0), largest)
             fractions.append(total / (len(self.levels) + 1))
         mean = sum(fractions) / len(fractions) if fractions else 1.0
-        return round(mean * COST_SCALE)
+        return round(mean * PACKING_SCALE)
 
 
 def _usable(node: NodeInfo) -> bool:
@@ -183,9 +199,15 @@ def validate_preemption(
     never: bool = False,
     allow_violations: bool = True,
     check_score: bool = True,
+    neighbours: Neighbours | None = None,
 ) -> list[str]:
     """Every victim has lower priority; whole-group units go whole; after the evictions the gang fits; a Never
     preemptor evicts nothing; no victim could be spared; the reported budget violations are the real ones."""
+    gone = (
+        neighbours.without(p.key for key in plan.victims for u in units if u.key == key for p in u.pods)
+        if neighbours
+        else None
+    )
     problems: list[str] = []
     by_key = {u.key: u for u in units}
     if never and plan.victims:
@@ -208,10 +230,13 @@ def validate_preemption(
     if problems:
         return problems
     after = capacity.without((p.node, p.requests) for u in chosen for p in u.pods)
-    problems.extend(validate_plan(after, gang, plan, check_score=check_score))
+    problems.extend(validate_plan(after, gang, plan, check_score=check_score, neighbours=gone))
+    related = gone is not None and any(s.signature.relations is not None for s in gang.pod_sets)
     for unit in chosen:
         spared = capacity.without((p.node, p.requests) for u in chosen if u is not unit for p in u.pods)
-        if not _overloaded(spared, gang, plan.assignments):
+        if not _overloaded(spared, gang, plan.assignments) and not (
+            related and _blocks(after, gang, plan, neighbours, units, unit)
+        ):
             problems.append(f"victim {unit.key} is not needed: the gang fits without evicting it")
     violations = sum(max(0, len(b.pods & evicted) - b.allowed) for b in budgets)
     if plan.victim_cost is not None and plan.victim_cost[0] != violations:
@@ -219,6 +244,23 @@ def validate_preemption(
     if not allow_violations and violations:
         problems.append(f"{violations} PodDisruptionBudget violations although they are forbidden")
     return problems
+
+
+def _blocks(
+    capacity: Capacity,
+    gang: Gang,
+    plan: Plan,
+    neighbours: Neighbours | None,
+    units: Sequence[VictimUnit],
+    unit: VictimUnit,
+) -> bool:
+    """Would keeping this victim break an inter-pod rule of the plan (anti-affinity, host ports)?"""
+    assert neighbours is not None
+    kept = {p.key for p in unit.pods}
+    others = [p.key for key in plan.victims for u in units if u.key == key and u is not unit for p in u.pods]
+    view = neighbours.without(k for k in others if k not in kept)
+    nodes = {n.name: n for n in capacity.tree.nodes}
+    return bool(relation_problems(nodes, gang, plan.assignments, view))
 
 
 def _overloaded(capacity: Capacity, gang: Gang, assignments: Mapping[str, str]) -> bool:

@@ -45,6 +45,19 @@ class Domain:
         return (self.level, self.path)
 
 
+@dataclass(frozen=True)
+class Partition:
+    """Per node, the index of its value of `key` in `values`, or -1 where the node lacks the label."""
+
+    key: str
+    ids: npt.NDArray[np.int64]
+    values: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.values)
+
+
 class TopologyTree:
     """Immutable, built once per node generation and shared read-only by every cycle's snapshot."""
 
@@ -69,6 +82,7 @@ class TopologyTree:
         for depth in range(len(self.levels)):
             self._build_level(depth)
         self._graph: nx.DiGraph | None = None
+        self._partitions: dict[str, Partition] = {}
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -113,6 +127,20 @@ class TopologyTree:
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+    def partition(self, key: str) -> Partition:
+        """Nodes grouped by their value of any label key (a level or not): what inter-pod rules count in."""
+        found = self._partitions.get(key)
+        if found is None:
+            values: dict[str, int] = {}
+            ids = np.fromiter(
+                (values.setdefault(v, len(values)) if (v := n.labels.get(key)) is not None else -1 for n in self.nodes),
+                dtype=np.int64,
+                count=len(self.nodes),
+            )
+            found = Partition(key, ids, tuple(values))
+            self._partitions[key] = found
+        return found
 
     def level_of(self, key: str) -> int | None:
         """Depth of a level key, None for hostname (the nodes themselves) or an unknown key."""

@@ -139,7 +139,7 @@ def test_gpu_taint_selector_and_cordon_filters_are_respected_and_explained() -> 
         "1 node(s) didn't match Pod's node affinity/selector",
         "1 node(s) had untolerated taint {dedicated: infra}",
         "1 node(s) were unschedulable",
-        "1 node(s) were not ready",
+        "1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }",
         "1 Insufficient nvidia.com/gpu",
     ):
         assert part in plan.explanation

@@ -99,7 +99,8 @@ def _fill(ctx: GangContext, nodes: list[int], free: dict[int, IntArray], counts:
             if ctx.cap[s, n] == 0:
                 continue
             room = int((free[n][positive] // request[positive]).min()) if positive.any() else remaining
-            k = min(remaining, room)
+            # The cap can be tighter than the free room (one pod per node: anti-affinity, host ports).
+            k = min(remaining, room, int(ctx.cap[s, n]) - counts.get((s, n), 0))
             if k > 0:
                 counts[(s, n)] = counts.get((s, n), 0) + k
                 free[n] -= k * request

@@ -132,10 +132,8 @@ class Neighbours:
                 sets.append(set().union(*(self._by_pair.get((key, v), set()) for v in values)))
             elif operator == "Exists":
                 sets.append(self._by_key.get(key, set()))
-        if sets:
-            keys = set.intersection(*sorted(sets, key=len))
-        else:
-            keys = set(self.pods)  # only NotIn / DoesNotExist, or an empty selector: every pod may match
+        # Only NotIn / DoesNotExist, or an empty selector: every pod may match.
+        keys = set.intersection(*sorted(sets, key=len)) if sets else set(self.pods)
         return (self.pods[k] for k in keys - self._excluded)
 
 

@@ -161,7 +161,7 @@ def _affinity(existing: list[_Placed], ours: list[_Placed], ns_labels: Mapping[s
             if any(matches_all(first, e) for e in existing):
                 break  # a placed pod matches: no pod of the gang may be the first of its group
             keyed = all(first.node.labels.get(t.key) is not None for t in first.relations.affinity)  # type: ignore[union-attr]
-            if keyed and matches_all(first, first) and not closure([first, *free]):
+            if keyed and matches_all(first, first) and not closure([*existing, first, *free]):
                 return []
     return [f"pod {p.key} on {p.node.name}: no pod its required affinity selects is near it" for p in left]
 

@@ -115,6 +115,7 @@ def compile_joint(
     relations = [f.signature.relations for f in fits]
     caps = [f.cap.copy() for f in fits]
     reasons = [Counter(f.reasons) for f in fits]
+    firsts: list[tuple[int, tuple[int, ...], tuple[str, ...]]] = []  # (shape, anchors, keys): first-pod rule
     for s, rel in enumerate(relations):
         if rel is None:
             continue
@@ -146,12 +147,7 @@ def compile_joint(
                 if other is not None
                 and all(term.selects(other.namespace, other.label_map, _ns(neighbours, other)) for term in first)
             )
-            if not anchors:
-                reasons[s][REASON_AFFINITY] += int(np.count_nonzero(caps[s]))
-                _mark(fits[s], caps[s] > 0, REASON_AFFINITY)
-                caps[s][:] = 0
-            for key in dict.fromkeys(term.key for term in first):
-                _join(joint, key, s, anchors)
+            firsts.append((s, anchors, tuple(dict.fromkeys(term.key for term in first))))
         for rule in rel.spread:
             if rule.hard:
                 spread = _spread(tree, neighbours, fits, relations, s, rule)
@@ -163,6 +159,18 @@ def compile_joint(
                 reasons[s][REASON_SPREAD] += int(np.count_nonzero(closed))
                 _mark(fits[s], closed, REASON_SPREAD)
                 caps[s][closed] = 0
+    if firsts:
+        # Only one pod of the gang can be the first of its group: every shape relying on the rule shares one
+        # domain at each key any of them names, holding a pod that every one of their terms selects.
+        members = tuple(s for s, _, _ in firsts)
+        anchors = tuple(sorted(set.intersection(*(set(a) for _, a, _ in firsts))))
+        if not anchors:
+            for s in members:
+                reasons[s][REASON_AFFINITY] += int(np.count_nonzero(caps[s]))
+                _mark(fits[s], caps[s] > 0, REASON_AFFINITY)
+                caps[s][:] = 0
+        for key in dict.fromkeys(k for _, _, keys in firsts for k in keys):
+            joint.together.append(Together(key, members, anchors))
     folded = [
         f if (caps[s] == f.cap).all() and reasons[s] == f.reasons else f.with_cap(caps[s], reasons[s])
         for s, f in enumerate(fits)
@@ -191,16 +199,6 @@ def _per_node(tree: TopologyTree, key: str) -> BoolArray | None:
     if partition.size != int(np.count_nonzero(labelled)):
         return None
     return labelled
-
-
-def _join(joint: Joint, key: str, member: int, anchors: tuple[int, ...]) -> None:
-    """Shapes kept together on one key share one domain: merging is what keeps the first-pod rule sound."""
-    for i, existing in enumerate(joint.together):
-        if existing.key == key:
-            members = tuple(sorted({*existing.members, member}))
-            joint.together[i] = Together(key, members, tuple(sorted({*existing.anchors, *anchors})))
-            return
-    joint.together.append(Together(key, (member,), anchors))
 
 
 def _spread(

@@ -21,22 +21,44 @@ BoolArray = npt.NDArray[np.bool_]
 
 
 class _Placer:
+    """Per-range state, updated incrementally: a pod placed changes one node's room and a few domain counts."""
+
     def __init__(self, ctx: GangContext, start: int, end: int, free: IntArray) -> None:
         self.ctx, self.start, self.end = ctx, start, end
         self.joint: Joint = ctx.joint
         self.free = free[start:end].copy()
         self.placed = np.zeros((len(ctx.fits), end - start), dtype=np.int64)
-        self.ids = {key: ids_of(ctx.tree, key)[start:end] for key in self.joint.domain_keys()}
-        self.size = {key: int(ids_of(ctx.tree, key).max(initial=-1)) + 1 for key in self.joint.domain_keys()}
-        self.dom = {key: np.zeros((len(ctx.fits), self.size[key]), dtype=np.int64) for key in self.joint.domain_keys()}
+        keys = self.joint.domain_keys()
+        self.ids = {key: ids_of(ctx.tree, key)[start:end] for key in keys}
+        self.size = {key: int(ids_of(ctx.tree, key).max(initial=-1)) + 1 for key in keys}
+        self.dom = {key: np.zeros((len(ctx.fits), self.size[key]), dtype=np.int64) for key in keys}
+        self.room = np.stack([self._room(s, slice(None)) for s in range(len(ctx.fits))])
         self.spans = [
-            ctx.tree.domain_of[d][start:end] if d != ctx.leaf else np.arange(end - start) for d in ctx.span_depths
+            ctx.tree.domain_of[d][start:end].astype(np.int64) if d != ctx.leaf else np.arange(end - start)
+            for d in ctx.span_depths
         ]
+        self.taken = [np.zeros(int(span.max(initial=-1)) + 1, dtype=np.bool_) for span in self.spans]
+        # One integer key per node: a new domain at a wider level outweighs everything narrower, then cost.
+        self.weights = []
+        weight = int(ctx.cost.max(initial=0)) + 1
+        for _ in reversed(self.spans):
+            self.weights.append(weight)
+            weight *= 2
+        self.weights.reverse()
+
+    def _room(self, s: int, where: slice | int) -> IntArray:
+        """How many more pods of shape s fit on the nodes `where`: its cap less those placed, and free room."""
+        request = self.ctx.requests[s]
+        positive = request > 0
+        left = self.ctx.cap[s, self.start : self.end][where] - self.placed[s][where]
+        if positive.any():
+            fits = (self.free[where][..., positive] // request[positive]).min(axis=-1)
+            left = np.minimum(left, fits)
+        result: IntArray = np.maximum(left, 0)
+        return result
 
     def feasible(self, s: int) -> BoolArray:
-        ctx = self.ctx
-        request = ctx.requests[s]
-        ok = (ctx.cap[s, self.start : self.end] > self.placed[s]) & (self.free >= request).all(axis=1)
+        ok = self.room[s] > 0
         for cap in self.joint.caps:
             if s in cap.members:
                 ids = self.ids[cap.key]
@@ -51,12 +73,20 @@ class _Placer:
             if s in group.members:
                 ok &= self._together(group.key, group.members, group.anchors, s)
         for rule in self.joint.spread:
+            if rule.constrained != s and s not in rule.counted:
+                continue
+            ids = self.ids[rule.key]
+            counts = rule.existing + self.dom[rule.key][list(rule.counted)].sum(axis=0)
+            low = rule.minimum(counts)
+            mine = 1 if s in rule.counted else 0
+            within = counts[np.maximum(ids, 0)] + mine - low <= rule.max_skew
             if rule.constrained == s:
-                ids = self.ids[rule.key]
-                counts = rule.existing + self.dom[rule.key][list(rule.counted)].sum(axis=0)
-                low = rule.minimum(counts)
-                mine = 1 if s in rule.counted else 0
-                ok &= (ids >= 0) & (counts[np.maximum(ids, 0)] + mine - low <= rule.max_skew)
+                ok &= (ids >= 0) & within
+            else:
+                # A pod the rule counts may not push a domain that already holds the rule's pods over the skew:
+                # the final counts are what the model and the validator check.
+                received = self.dom[rule.key][rule.constrained] > 0
+                ok &= (ids < 0) | ~received[np.maximum(ids, 0)] | within
         result: BoolArray = ok
         return result
 
@@ -84,19 +114,20 @@ class _Placer:
     def place(self, s: int, node: int) -> None:
         self.placed[s, node] += 1
         self.free[node] -= self.ctx.requests[s]
+        for t in range(len(self.ctx.fits)):
+            self.room[t, node] = self._room(t, node)
         for key, ids in self.ids.items():
             if ids[node] >= 0:
                 self.dom[key][s, ids[node]] += 1
+        for span, taken in zip(self.spans, self.taken, strict=True):
+            taken[span[node]] = True
 
     def choose(self, s: int, ok: BoolArray) -> int:
-        candidates = np.flatnonzero(ok)
-        used = self.placed.sum(axis=0) > 0
-        keys: list[npt.NDArray[np.int64] | BoolArray] = [candidates, self.ctx.cost[s, self.start + candidates]]
-        for span in reversed(self.spans):
-            taken = np.zeros(int(span.max(initial=-1)) + 1, dtype=np.bool_)
-            taken[span[used]] = True
-            keys.append(~taken[span[candidates]])
-        return int(candidates[np.lexsort(keys)[0]])
+        """The allowed node with the least key (ties: tree order, as argmin takes the first)."""
+        key = self.ctx.cost[s, self.start : self.end].astype(np.int64)
+        for span, taken, weight in zip(self.spans, self.taken, self.weights, strict=True):
+            key = key + weight * ~taken[span]
+        return int(np.argmin(np.where(ok, key, np.iinfo(np.int64).max)))
 
 
 def sequential_counts(ctx: GangContext, start: int, end: int, free: IntArray) -> Counts | None:

@@ -141,7 +141,12 @@ def constrained_gang(size: int) -> Gang:
         ],
     }
     pods = [
-        (f"ml/w-{i}", Pod.model_validate({"metadata": {"name": f"w-{i}", "namespace": "ml", "labels": {"app": "w"}}, "spec": spec}))
+        (
+            f"ml/w-{i}",
+            Pod.model_validate(
+                {"metadata": {"name": f"w-{i}", "namespace": "ml", "labels": {"app": "w"}}, "spec": spec}
+            ),
+        )
         for i in range(size)
     ]
     return gang_from_pods("ml/w", pods, size, policy=None)

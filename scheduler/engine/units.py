@@ -10,6 +10,7 @@ from scheduler.api.podgroup import PodGroup, ScheduledReason
 from scheduler.api.policy import GroupPolicy, PreemptionPolicy, TopologyMode
 from scheduler.api.priority import group_priority, pod_priority
 from scheduler.engine.state import ClusterState, PodInfo
+from scheduler.engine.storage import volume_needs
 from scheduler.solver.problem import Gang, gang_from_pods
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -73,6 +74,8 @@ def _single(state: ClusterState, info: PodInfo) -> Unit:
             info.key, (info,), 1, 0, created, f"priority class {info.pod.spec.priority_class_name!r} not found"
         )
     gang = _gang(state, info.key, [info], 1)
+    if isinstance(gang, str):
+        return _waiting(info.key, (info,), 1, 0, created, gang)
     return Unit(info.key, priority, created, 1, (info,), 0, gang=gang)
 
 
@@ -83,8 +86,16 @@ def _gang(
     need: int,
     policy: GroupPolicy | None = None,
     pinned: dict[str, str] | None = None,
-) -> Gang:
-    """The solver's view of the pods, with their labels kept where running pods' anti-affinity reads them."""
+) -> Gang | str:
+    """The solver's view of the pods, with their labels kept where running pods' anti-affinity reads them and
+    what their volumes ask of a node; or why a pod must wait (a claim missing, unbound, in use elsewhere)."""
+    volumes = {}
+    for pod in pods:
+        needs = volume_needs(state.storage, pod.pod)
+        if isinstance(needs, str):
+            return needs if len(pods) == 1 else f"pod {pod.name}: {needs}"
+        if needs:
+            volumes[pod.key] = needs
     neighbours = state.neighbours
     return gang_from_pods(
         key,
@@ -94,6 +105,7 @@ def _gang(
         pinned,
         neighbours.anti_affinity_keys(),
         selected=neighbours.has_repellers(),
+        volumes=volumes,
     )
 
 
@@ -133,6 +145,8 @@ def _grouped(state: ClusterState, group_key: str, scheduler_name: str) -> Unit:
     need = 1 if policy.scheduling_policy.basic is not None else max(1, min_count - bound)
     pinned = _bound_domains(state, members, policy) if bound and policy.scheduling_policy.gang else {}
     gang = _gang(state, group_key, list(pending), need, policy, pinned)
+    if isinstance(gang, str):
+        return _waiting(group_key, pending, min_count, bound, created, gang, group)
     return Unit(
         group_key,
         priority,

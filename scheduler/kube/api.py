@@ -17,6 +17,7 @@ import aiohttp
 import structlog
 from kubernetes_asyncio import client
 
+from scheduler.api.storage import SELECTED_NODE
 from scheduler.api.workload import GROUP, VERSION
 
 log = structlog.get_logger(__name__)
@@ -113,6 +114,23 @@ class KubeApi:
     async def bind_many(self, pairs: Sequence[tuple[str, str]]) -> list[BaseException | None]:
         """Bind concurrently (within the rate limit); one result per pair, None for success."""
         results = await asyncio.gather(*(self.bind(pod, node) for pod, node in pairs), return_exceptions=True)
+        return [r if isinstance(r, BaseException) else None for r in results]
+
+    async def select_nodes(self, selections: Sequence[tuple[str, str]]) -> list[BaseException | None]:
+        """kube-scheduler's PreBind for WaitForFirstConsumer claims: annotate each claim (namespace/name) with
+        the node its volume is to be provisioned for, so the provisioner makes it there. One result per pair."""
+
+        async def select(claim: str, node: str) -> None:
+            namespace, name = claim.split("/", 1)
+            body = {"metadata": {"annotations": {SELECTED_NODE: node}}}
+            await self.call(
+                f"select node {claim}",
+                lambda: self.core.patch_namespaced_persistent_volume_claim(
+                    name, namespace, body, _content_type="application/merge-patch+json"
+                ),
+            )
+
+        results = await asyncio.gather(*(select(c, n) for c, n in selections), return_exceptions=True)
         return [r if isinstance(r, BaseException) else None for r in results]
 
     async def set_pod_condition(self, pod: str, condition: Mapping[str, Any]) -> None:

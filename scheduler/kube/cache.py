@@ -9,7 +9,9 @@ import structlog
 from pydantic import ValidationError
 
 from scheduler.api.core import Node, Pod, PodDisruptionBudget, PriorityClass
+from scheduler.api.namespace import Namespace
 from scheduler.api.podgroup import PodGroup
+from scheduler.api.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
 from scheduler.engine.state import ClusterState, pod_info
 from scheduler.kube.inbox import Change
 from scheduler.topology.nodes import strip_node
@@ -52,8 +54,14 @@ def apply(state: ClusterState, change: Change, invalid: dict[str, Invalid] | Non
                 return state.remove_owner(change.body["id"])
             return state.upsert_owner(change.body["record"])
         if change.kind == "served":
-            state.follow(change.body["kind"], change.body["served"])
+            if change.body["kind"] in READ_KINDS:  # read for placement, not followed as an owner kind
+                state.storage.set_served(change.body["kind"], change.body["served"])
+            else:
+                state.follow(change.body["kind"], change.body["served"])
             return True
+        if change.kind in ("pvc", "pv", "storageclass", "namespace"):
+            _storage(state, change, key)
+            return True  # a claim bound, a volume or class created: pods waiting on them may go now
         if change.kind == "pdb":
             if change.deleted:
                 state.budgets.pop(key, None)
@@ -70,9 +78,40 @@ def apply(state: ClusterState, change: Change, invalid: dict[str, Invalid] | Non
             state.remove_pod(key)  # a bound one keeps its last known shape: its node's usage must still count
         elif change.kind == "podgroup":
             state.remove_group(key)
+        elif change.kind in ("pvc", "pv", "storageclass"):
+            _storage(state, replace(change, deleted=True), key)  # pods using it wait, naming it
         if invalid is not None:
             invalid[f"{change.kind}/{key}"] = Invalid(change.kind, key, change.body, message)
     return False
+
+
+# Kinds whose watch reports whether it may list them (kube/operator.py STORAGE_WATCHED); "served" changes of
+# owner kinds go to the integration instead.
+READ_KINDS = frozenset({"PersistentVolumeClaim", "PersistentVolume", "StorageClass", "Namespace"})
+
+
+def _storage(state: ClusterState, change: Change, key: str) -> None:
+    name = change.body.get("metadata", {}).get("name", "")
+    storage = state.storage
+    if change.kind == "pvc":
+        if change.deleted:
+            storage.remove_claim(key)
+        else:
+            storage.upsert_claim(PersistentVolumeClaim.model_validate(change.body))
+    elif change.kind == "pv":
+        if change.deleted:
+            storage.remove_volume(name)
+        else:
+            storage.upsert_volume(PersistentVolume.model_validate(change.body))
+    elif change.kind == "storageclass":
+        if change.deleted:
+            storage.remove_class(name)
+        else:
+            storage.upsert_class(StorageClass.model_validate(change.body))
+    elif change.deleted:
+        state.namespaces.pop(name, None)
+    else:
+        state.namespaces[name] = dict(Namespace.model_validate(change.body).metadata.labels)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,23 @@ from typing import Any, Literal
 
 # "rollback" comes from the binding cycle: a gang whose binding failed, to forget and retry.
 # "owner" and "served" come from the workload-controller integration (kube/integrations.py), "provisioning"
-# from the ProvisioningRequest watch (kube/provisioning.py).
-Kind = Literal["pod", "node", "podgroup", "priorityclass", "pdb", "rollback", "owner", "served", "provisioning"]
+# from the ProvisioningRequest watch (kube/provisioning.py). "pvc", "pv" and "storageclass" feed volume-aware
+# placement (engine/storage.py); "namespace" the namespaces' labels (pod affinity's namespaceSelector).
+Kind = Literal[
+    "pod",
+    "node",
+    "podgroup",
+    "priorityclass",
+    "pdb",
+    "rollback",
+    "owner",
+    "served",
+    "provisioning",
+    "pvc",
+    "pv",
+    "storageclass",
+    "namespace",
+]
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from scheduler.api.provisioning import ProvisioningState
 from scheduler.engine.cycle import Decision, EngineConfig, Scheduler
 from scheduler.engine.executor import Executor
 from scheduler.engine.state import ClusterState
+from scheduler.engine.storage import claims_to_select
 from scheduler.engine.units import Unit
 from scheduler.kube.api import CONNECTION_ERRORS, RETRIABLE, KubeApi, SyncClusterApi, pod_group_ref
 from scheduler.kube.cache import Invalid, apply
@@ -200,9 +201,19 @@ class SchedulingLoop(threading.Thread):
         self.disrupted.pop(key, None)
         self.provisioner.settle(key)
         self.binding[key] = decision
-        self._spawn(self._bind(decision))
+        self._spawn(self._bind(decision, self._selections(decision)))
 
-    async def _bind(self, decision: Decision) -> None:
+    def _selections(self, decision: Decision) -> list[tuple[str, str]]:
+        """(claim, node) for the WaitForFirstConsumer claims the gang's pods wait on: written before binding."""
+        assert decision.plan is not None
+        pairs = set()
+        for pod, node in decision.plan.assignments.items():
+            info = self.state.pods.get(pod)
+            for claim in claims_to_select(self.state.storage, info.pod) if info is not None else ():
+                pairs.add((claim, node))
+        return sorted(pairs)
+
+    async def _bind(self, decision: Decision, selections: list[tuple[str, str]] | None = None) -> None:
         """The binding cycle, on the event loop so the next decisions need not wait: bind the gang concurrently,
         then retry the bindings that failed, on the same nodes, until they succeed or BIND_RETRY_S is up.
 
@@ -219,6 +230,14 @@ class SchedulingLoop(threading.Thread):
         # A PodScheduled=False written after the binding (which sets it True) would mark a bound pod unschedulable.
         if writes := [self.condition_writes[p] for p, _ in pairs if p in self.condition_writes]:
             await asyncio.wait(writes)
+        # kube-scheduler's PreBind: a claim to be provisioned learns its node before any pod of the gang binds.
+        selections = selections or []
+        errors = await self.kube.select_nodes(selections) if selections else []
+        if refused := [(pair, e) for pair, e in zip(selections, errors, strict=False) if e is not None]:
+            (claim, node), error = refused[0]
+            message = f"writing selected node {node} on persistentvolumeclaim {claim} failed: {error}"
+            self.inbox.put(Change("rollback", False, {"unit": key, "pods": [p for p, _ in pairs], "error": message}))
+            return
         results = await self.kube.bind_many(pairs)
         failed = [(pair, error) for pair, error in zip(pairs, results, strict=True) if error is not None]
         delay = 0.5

@@ -105,15 +105,39 @@ def _watch(registry: kopf.OperatorRegistry, inbox: Inbox, kind: Kind, group: str
             inbox.put(Change(kind, event.get("type") == "DELETED", dict(body)))
 
 
+# Read for volume-aware placement (engine/storage.py) and namespaceSelectors: lean watches, so the scheduling
+# loop waits for their first listing too (a pod must not be placed before its claim is known).
+STORAGE_WATCHED: tuple[tuple[Kind, str, tuple[str, str, str]], ...] = (
+    ("pvc", "PersistentVolumeClaim", ("", "v1", "persistentvolumeclaims")),
+    ("pv", "PersistentVolume", ("", "v1", "persistentvolumes")),
+    ("storageclass", "StorageClass", ("storage.k8s.io", "v1", "storageclasses")),
+    ("namespace", "Namespace", ("", "v1", "namespaces")),
+)
+
+
 def _feeding(
-    api: client.ApiClient, inbox: Inbox, change: Kind, kind: str, resource: tuple[str, str, str], optional: bool = True
+    api: client.ApiClient,
+    inbox: Inbox,
+    change: Kind,
+    kind: str,
+    resource: tuple[str, str, str],
+    optional: bool = True,
+    *,
+    report_served: bool = False,
 ) -> ResourceWatcher:
-    """A lean list-and-watch whose every event goes to the scheduling thread's inbox as `change`."""
+    """A lean list-and-watch whose every event goes to the scheduling thread's inbox as `change` (and, with
+    `report_served`, whether the resource can be listed at all, as a "served" change)."""
+
+    def served(on: bool) -> None:
+        if report_served:
+            inbox.put(Change("served", False, {"kind": kind, "served": on}))
+
     return ResourceWatcher(
         api,
         kind,
         *resource,
         on_event=lambda deleted, body: inbox.put(Change(change, deleted, body)),
+        on_served=served,
         optional=optional,
     )
 
@@ -208,7 +232,8 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
     if config.provisioning.enabled:
         api = (provisioning.GROUP, provisioning.VERSION, provisioning.PLURAL)
         owner_watchers.append(_feeding(api_client, inbox, "provisioning", "ProvisioningRequest", api))
-    watchers = (watcher, nodes, *owner_watchers)
+    storage = [_feeding(api_client, inbox, *w, report_served=True) for w in STORAGE_WATCHED]
+    watchers = (watcher, nodes, *storage, *owner_watchers)
     background = [asyncio.create_task(w.run(), name=f"watch-{w.kind}") for w in watchers]
 
     async def freeze_when_synced() -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from scheduler.engine.state import ClusterState
+from scheduler.engine.storage import claims_to_select
 
 
 class SimCluster:
@@ -22,6 +23,8 @@ class SimCluster:
             raise KeyError(f"pod {pod} does not exist")
         if info.node not in (None, node):
             raise ValueError(f"pod {pod} is already bound to {info.node}")
+        for claim in claims_to_select(self.state.storage, info.pod):  # as the operator's PreBind writes it
+            self.state.storage.select_node(claim, node)
         self.state.upsert_pod(replace(info, node=node, assumed=False))
 
     def evict(self, pod: str, reason: str, message: str) -> None:

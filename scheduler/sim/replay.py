@@ -23,6 +23,14 @@ def load_state(scenario: Scenario) -> ClusterState:
         state.upsert_pod(pod_info(pod))
     for pdb in scenario.budgets:
         state.budgets[f"{pdb.metadata.namespace}/{pdb.metadata.name}"] = pdb
+    for claim in scenario.claims:
+        state.storage.upsert_claim(claim)
+    for volume in scenario.volumes:
+        state.storage.upsert_volume(volume)
+    for storage_class in scenario.storage_classes:
+        state.storage.upsert_class(storage_class)
+    for namespace in scenario.namespaces:
+        state.namespaces[namespace.metadata.name] = dict(namespace.metadata.labels)
     return state
 
 

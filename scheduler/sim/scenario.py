@@ -21,7 +21,9 @@ from scheduler.api.config import DEFAULT_LEVELS
 from scheduler.api.core import Node, Pod, PodDisruptionBudget, PriorityClass
 from scheduler.api.membership import pod_group_of, stamp_pod_groups
 from scheduler.api.meta import ObjectMeta
+from scheduler.api.namespace import Namespace
 from scheduler.api.podgroup import PodGroup
+from scheduler.api.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
 from scheduler.api.validation import check_topology_levels
 from scheduler.api.workload import Workload
 from scheduler.sim.autoscaler import AutoscalerSpec
@@ -75,8 +77,12 @@ _KINDS: dict[str, type[BaseModel]] = {
     "PodGroup": PodGroup,
     "Pod": Pod,
     "PodDisruptionBudget": PodDisruptionBudget,
+    "PersistentVolumeClaim": PersistentVolumeClaim,
+    "PersistentVolume": PersistentVolume,
+    "StorageClass": StorageClass,
+    "Namespace": Namespace,
 }
-_CLUSTER_SCOPED = frozenset({"Scenario", "Node", "PriorityClass"})
+_CLUSTER_SCOPED = frozenset({"Scenario", "Node", "PriorityClass", "PersistentVolume", "StorageClass", "Namespace"})
 
 
 class ScenarioError(ValueError):
@@ -95,6 +101,10 @@ class Scenario:
     pod_groups: tuple[PodGroup, ...]
     pods: tuple[Pod, ...]
     budgets: tuple[PodDisruptionBudget, ...] = ()
+    claims: tuple[PersistentVolumeClaim, ...] = ()
+    volumes: tuple[PersistentVolume, ...] = ()
+    storage_classes: tuple[StorageClass, ...] = ()
+    namespaces: tuple[Namespace, ...] = ()
     warnings: tuple[str, ...] = field(default=())
     simulation: SimulationSpec = field(default_factory=SimulationSpec)
     autoscaler: AutoscalerSpec | None = None
@@ -209,6 +219,10 @@ def _assemble(path: Path, parsed: Sequence[tuple[BaseModel, int]]) -> Scenario:
         pod_groups=tuple(groups),
         pods=tuple(pods),
         budgets=tuple(b for b in buckets[PodDisruptionBudget] if isinstance(b, PodDisruptionBudget)),
+        claims=tuple(c for c in buckets[PersistentVolumeClaim] if isinstance(c, PersistentVolumeClaim)),
+        volumes=tuple(v for v in buckets[PersistentVolume] if isinstance(v, PersistentVolume)),
+        storage_classes=tuple(c for c in buckets[StorageClass] if isinstance(c, StorageClass)),
+        namespaces=tuple(n for n in buckets[Namespace] if isinstance(n, Namespace)),
         warnings=tuple(warnings),
         simulation=settings.spec.simulation,
         autoscaler=settings.spec.autoscaler,

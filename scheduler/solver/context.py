@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scheduler.solver.filters import SignatureFit
+from scheduler.solver.filters import COST_SCALE, SignatureFit
 from scheduler.solver.joint import Joint
 from scheduler.solver.plan import Score, score_weights, weighted
 from scheduler.solver.problem import Gang
@@ -63,7 +63,7 @@ class GangContext:
         floor = -1 if self.scope_depth is None else self.scope_depth
         # Span levels: preferred levels inside the scope, widest first, then the nodes themselves.
         self.span_depths = [d for d in sorted(preferred) if floor < d < self.leaf] + [self.leaf]
-        self.weights = score_weights(self.total, len(self.span_depths))
+        self.weights = score_weights(self.total, len(self.span_depths), max(COST_SCALE, int(self.cost.max(initial=0))))
         self._cluster_packing: int | None = None
         self._bounds: dict[int, tuple[IntArray, IntArray]] = {}
 

@@ -24,7 +24,10 @@ def filter_summary(ctx: GangContext) -> list[str]:
     lines = []
     for fit in ctx.fits:
         shape = describe_requests(fit.signature.requests)
-        lines.append(f"{fit.count} pod(s) {shape}: {format_reasons(len(ctx.tree), fit.feasible_nodes, fit.reasons)}")
+        limits = "".join(f", {limit}" for limit in fit.limits)
+        lines.append(
+            f"{fit.count} pod(s) {shape}: {format_reasons(len(ctx.tree), fit.feasible_nodes, fit.reasons)}{limits}"
+        )
     return lines
 
 

@@ -16,6 +16,7 @@ import numpy.typing as npt
 from scheduler.solver.interpod import REASONS, RelationFit, relation_fit
 from scheduler.solver.neighbours import Neighbours
 from scheduler.solver.predicates import insufficient_reason, static_reason
+from scheduler.solver.preferences import penalty, static_scores
 from scheduler.solver.problem import Gang, Signature
 from scheduler.topology.capacity import Capacity, IntArray
 from scheduler.topology.tree import TopologyTree
@@ -41,9 +42,10 @@ class SignatureFit:
     cost: IntArray  # packing cost per pod on each node
     reasons: Counter[str]  # nodes rejected, by reason
     relation: RelationFit | None = None  # what the pods around the nodes allow (inter-pod rules, ports)
+    limits: tuple[str, ...] = ()  # per-node caps the gang's own rules add ("at most 1 pod per node (…)")
 
-    def with_cap(self, cap: IntArray, reasons: Counter[str]) -> SignatureFit:
-        return SignatureFit(self.signature, self.pods, self.static, cap, self.cost, reasons, self.relation)
+    def with_cap(self, cap: IntArray, reasons: Counter[str], limits: tuple[str, ...] = ()) -> SignatureFit:
+        return SignatureFit(self.signature, self.pods, self.static, cap, self.cost, reasons, self.relation, limits)
 
     @property
     def count(self) -> int:
@@ -60,6 +62,14 @@ class FilterCache:
     def __init__(self, tree: TopologyTree) -> None:
         self.tree = tree
         self._static: dict[tuple[object, ...], StaticFit] = {}
+        self._scores: dict[tuple[object, ...], tuple[IntArray, IntArray] | None] = {}
+
+    def scores(self, signature: Signature) -> tuple[IntArray, IntArray] | None:
+        """Preferred node affinity and PreferNoSchedule taint scores, per tree generation and signature."""
+        key = signature.static_key()
+        if key not in self._scores:
+            self._scores[key] = static_scores(self.tree, signature)
+        return self._scores[key]
 
     def static(self, signature: Signature) -> StaticFit:
         key = signature.static_key()
@@ -72,7 +82,7 @@ class FilterCache:
     def _compute(self, signature: Signature) -> StaticFit:
         ok = np.ones(len(self.tree), dtype=np.bool_)
         reasons: Counter[str] = Counter()
-        trivial = not signature.node_selector and signature.affinity is None
+        trivial = not signature.node_selector and signature.affinity is None and not signature.volumes
         for i, node in enumerate(self.tree.nodes):
             if trivial and node.ready and not node.unschedulable and not node.taints:
                 continue  # the common case, without building a reason
@@ -119,6 +129,12 @@ def fit_signature(
     cap = np.minimum(cap, len(pods))
     mean = np.mean(fractions, axis=0) if fractions else np.ones(n)
     cost = np.rint(mean * COST_SCALE).astype(np.int64)
+    # Preferences come before packing: (100 - score) * (COST_SCALE + 1) outweighs any packing difference.
+    # Normalised over the nodes the static filters pass (upstream: every filter), so that the validator can
+    # recompute them on its own.
+    preferred = penalty(capacity.tree, neighbours, signature, cache.scores(signature), static.ok)
+    if preferred is not None:
+        cost = preferred * (COST_SCALE + 1) + cost
     return SignatureFit(signature, pods, static, cap, cost, reasons, relation)
 
 

@@ -58,7 +58,8 @@ def relation_fit(tree: TopologyTree, neighbours: Neighbours, relations: Relation
 
     def reject(mask: BoolArray, reason: str) -> None:
         newly = mask & ok
-        reasons[reason] += int(np.count_nonzero(newly & allowed))
+        if count := int(np.count_nonzero(newly & allowed)):
+            reasons[reason] += count  # kube-scheduler never lists a reason no node has
         ok[newly] = False
         codes[newly] = REASONS.index(reason) + 1
 

@@ -115,12 +115,14 @@ def compile_joint(
     relations = [f.signature.relations for f in fits]
     caps = [f.cap.copy() for f in fits]
     reasons = [Counter(f.reasons) for f in fits]
+    limits: list[list[str]] = [[] for _ in fits]
     firsts: list[tuple[int, tuple[int, ...], tuple[str, ...]]] = []  # (shape, anchors, keys): first-pod rule
     for s, rel in enumerate(relations):
         if rel is None:
             continue
         if rel.ports:
             caps[s] = np.minimum(caps[s], 1)
+            limits[s].append("at most 1 pod per node (host ports)")
         for t, other in enumerate(relations):
             if t > s and other is not None and rel.ports and other.ports and _ports_clash(rel, other):
                 joint.apart.append(Apart(NODE, s, t))
@@ -132,6 +134,7 @@ def compile_joint(
                     per_node = _per_node(tree, term.key)
                     if per_node is not None:
                         caps[s] = np.where(per_node, np.minimum(caps[s], 1), caps[s])
+                        limits[s].append(f"at most 1 pod per node (anti-affinity on {term.key})")
                     else:
                         joint.caps.append(DomainCap(term.key, (s,), 1))
                 else:
@@ -172,7 +175,9 @@ def compile_joint(
         for key in dict.fromkeys(k for _, _, keys in firsts for k in keys):
             joint.together.append(Together(key, members, anchors))
     folded = [
-        f if (caps[s] == f.cap).all() and reasons[s] == f.reasons else f.with_cap(caps[s], reasons[s])
+        f
+        if (caps[s] == f.cap).all() and reasons[s] == f.reasons and not limits[s]
+        else f.with_cap(caps[s], reasons[s], tuple(dict.fromkeys(limits[s])))
         for s, f in enumerate(fits)
     ]
     return joint, folded

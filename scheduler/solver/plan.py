@@ -19,10 +19,11 @@ from scheduler.solver.filters import COST_SCALE
 Score = tuple[int, ...]
 
 
-def score_weights(gang_size: int, span_levels: int) -> tuple[int, ...]:
-    """Weights that make the weighted sum order exactly like the tuple (each term is bounded by the one below)."""
-    weights = [1]  # packing: at most COST_SCALE per pod
-    bound = COST_SCALE * gang_size
+def score_weights(gang_size: int, span_levels: int, per_pod: int = COST_SCALE) -> tuple[int, ...]:
+    """Weights that make the weighted sum order exactly like the tuple (each term is bounded by the one below);
+    `per_pod` bounds the last term per pod (packing, plus preferences scaled above it)."""
+    weights = [1]  # preferences and packing: at most per_pod per pod
+    bound = per_pod * gang_size
     for _ in range(span_levels):  # spans and nodes used: at most one per pod each
         weights.append(bound + 1)
         bound = weights[-1] * (gang_size + 1) - 1

@@ -73,6 +73,11 @@ def _requirement_matches(req: Requirement, node: NodeInfo) -> bool:
     return False
 
 
+def term_matches(term: tuple[Requirement, ...], node: NodeInfo) -> bool:
+    """A node selector term: every requirement holds (an empty term matches nothing)."""
+    return bool(term) and all(_requirement_matches(r, node) for r in term)
+
+
 def matches_affinity(node: NodeInfo, signature: Signature) -> bool:
     """nodeSelector (every pair) AND required node affinity (any term; an empty term matches nothing)."""
     if any(node.labels.get(k) != v for k, v in signature.node_selector):

@@ -91,13 +91,18 @@ def preempt_gang(
             candidates = Candidates(units, candidates.budgets, candidates.rank)
             gone = _view(neighbours, candidates)
             narrowed = place_gang(emptied_k, gang, params, cache, greedy_only=True, neighbours=gone)
+            if not narrowed.placed:  # the search proved it fits: the model finds where greedy did not
+                narrowed = place_gang(emptied_k, gang, params, cache, neighbours=gone)
             if narrowed.placed:
                 base = narrowed
             ctx = gang_context(emptied_k, gang, cache, gone)
     # 4. Baseline: remove-all-then-reprieve in each candidate domain (as kube-scheduler tries each node).
     options: list[tuple[Key, dict[str, str], list[VictimUnit], str]] = []
     for assignments in _baseline_placements(ctx, candidates, base.assignments):
-        victims = reprieve(capacity, gang, candidates, assignments, keep=_needed(ctx, required, assignments))
+        needed = _needed(ctx, required, assignments)
+        if not needed <= candidates.by_key.keys():
+            continue  # a pod that blocks this placement is no longer offered (above the proven rank)
+        victims = reprieve(capacity, gang, candidates, assignments, keep=needed)
         if victims is not None and (allow_violations or candidates.cost(u.key for u in victims)[0] == 0):
             options.append((_key(ctx, candidates, assignments, victims), assignments, victims, "reprieve"))
     options.sort(key=lambda o: o[0])
@@ -131,7 +136,8 @@ def preempt_gang(
             if result.counts is not None:
                 found = assign_pods(ctx, result.counts)
                 start = [candidates.by_key[k] for k in result.victims]
-                kept = reprieve(capacity, gang, candidates, found, start=start, keep=_needed(ctx, required, found))
+                needed = _needed(ctx, required, found)
+                kept = reprieve(capacity, gang, candidates, found, start=start, keep=needed)
                 if kept is not None:
                     options.append((_key(ctx, candidates, found, kept), found, kept, "cp-sat"))
         if complete and not bounds and not options:
@@ -288,7 +294,10 @@ def _counts(ctx: GangContext, assignments: Mapping[str, str]) -> Counts:
 
 
 def _trim(ctx: GangContext, assignments: Mapping[str, str], need: int) -> dict[str, str]:
-    """Keep `need` pods, dropping from the nodes placed last: preemption makes room for minCount only."""
+    """Keep `need` pods, dropping from the nodes placed last: preemption makes room for minCount only. Not
+    with constraints among the gang's pods: a dropped pod may be what keeps a spread even or an affinity met."""
+    if ctx.joint.active:
+        return dict(assignments)
     ordered = sorted(assignments.items(), key=lambda kv: (ctx.tree.index[kv[1]], kv[0]))
     return dict(ordered[:need])
 

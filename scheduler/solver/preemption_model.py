@@ -147,6 +147,9 @@ class PreemptionModel:
         candidate goes; and the constraints among the gang's own pods hold as in placement."""
         for key, var in self.x.items():
             for unit in blockers.get(key, ()):
+                if unit not in self.candidates.rank or unit not in self.candidates.by_key:
+                    self.model.add(var == 0)  # blocked by a pod that is not (or no longer) offered
+                    continue
                 flag = self.v.get(unit)
                 if flag is None:
                     flag = self.v[unit] = self.model.new_bool_var(f"v_{unit}")

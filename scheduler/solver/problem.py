@@ -43,6 +43,8 @@ class Signature:
     # Required node affinity: terms are ORed, the requirements inside a term ANDed. None means no affinity.
     affinity: tuple[tuple[Requirement, ...], ...] | None = None
     tolerations: tuple[Toleration, ...] = ()
+    # Preferred node affinity: (weight, requirements ANDed) per term; a scoring input, never a filter.
+    preferred: tuple[tuple[int, tuple[Requirement, ...]], ...] = ()
     # Inter-pod affinity, spread and host ports, with the labels selectors in play read; None: no relations.
     relations: Relations | None = None
     # What the pod's volumes ask of a node (solver/volumes.py), resolved by the engine from claims and volumes.
@@ -59,7 +61,7 @@ class Signature:
 
     def static_key(self) -> tuple[object, ...]:
         """The part of the signature that node filtering (not capacity) depends on."""
-        return (self.node_selector, self.affinity, self.tolerations, self.volumes)
+        return (self.node_selector, self.affinity, self.tolerations, self.volumes, self.preferred)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,16 @@ def signature_of(pod: Pod, label_keys: frozenset[str] = frozenset(), *, selected
             + tuple(_requirement(r.key, r.operator.value, r.values, field=True) for r in term.match_fields)
             for term in required.node_selector_terms
         )
+    preferred = tuple(
+        (
+            term.weight,
+            tuple(_requirement(r.key, r.operator.value, r.values) for r in term.preference.match_expressions)
+            + tuple(_requirement(r.key, r.operator.value, r.values, field=True) for r in term.preference.match_fields),
+        )
+        for term in (node_affinity.preferred_during_scheduling_ignored_during_execution if node_affinity else ())
+    )
     return Signature(
+        preferred=preferred,
         requests=tuple(sorted(pod.requests().items())),
         node_selector=tuple(sorted(pod.spec.node_selector.items())),
         affinity=affinity,
@@ -178,6 +189,7 @@ def gang_from_pods(
     label_keys: frozenset[str] = frozenset(),
     *,
     selected: bool = False,
+    volumes: Mapping[str, tuple[VolumeNeed, ...]] | None = None,
 ) -> Gang:
     """Group pods by signature into a Gang, keeping the pods' order within each signature.
 
@@ -192,6 +204,8 @@ def gang_from_pods(
     keys = frozenset(label_keys).union(*(selector_keys(pod) for _, pod in pods))
     for key, pod in pods:
         signature = signature_of(pod, keys, selected=selected)
+        if volumes and key in volumes:
+            signature = replace(signature, volumes=volumes[key])
         if pinned:
             selector = dict(signature.node_selector)
             clash = any(selector.get(k, v) != v for k, v in pinned.items())

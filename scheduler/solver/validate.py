@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from scheduler.api.podgroup import SolverStatus
 from scheduler.solver.check_nodes import node_problem
 from scheduler.solver.check_relations import relation_problems
+from scheduler.solver.check_scores import preference_penalties
 from scheduler.solver.neighbours import Neighbours
 from scheduler.solver.plan import Plan, Score
 from scheduler.solver.problem import Gang, Signature
@@ -90,14 +91,17 @@ def validate_plan(
         relevant = nodes if neighbours is None else {n.name: n for n in tree.nodes}
         problems.extend(relation_problems(relevant, gang, plan.assignments, neighbours or Neighbours()))
     if check_score and plan.score is not None and not problems:
-        actual = evaluate(capacity, gang, plan.assignments)
+        actual = evaluate(capacity, gang, plan.assignments, neighbours)
         if actual != plan.score:
             problems.append(f"reported score {plan.score} but the plan scores {actual}")
     return problems
 
 
-def evaluate(capacity: Capacity, gang: Gang, assignments: Mapping[str, str]) -> Score:
-    """The score of a placement, straight from its definition."""
+def evaluate(
+    capacity: Capacity, gang: Gang, assignments: Mapping[str, str], neighbours: Neighbours | None = None
+) -> Score:
+    """The score of a placement, straight from its definition; preferences (check_scores.py) weigh above
+    packing, (100 - score) * (PACKING_SCALE + 1) per pod."""
     tree = capacity.tree
     levels = list(tree.levels)
     nodes = {n.name: n for n in tree.nodes}
@@ -114,7 +118,15 @@ def evaluate(capacity: Capacity, gang: Gang, assignments: Mapping[str, str]) -> 
     score.append(len(used))
     signature_of = {pod: s.signature for s in gang.pod_sets for pod in s.pods}
     packing = _Packing(capacity)
-    score.append(sum(packing.cost(nodes[node], signature_of[pod]) for pod, node in assignments.items()))
+    placed = neighbours.present() if neighbours is not None else []
+    penalties = {s.signature: preference_penalties(tree.nodes, s.signature, placed) for s in gang.pod_sets}
+    total = 0
+    for pod, node in assignments.items():
+        total += packing.cost(nodes[node], signature_of[pod])
+        found = penalties[signature_of[pod]]
+        if found is not None:
+            total += found[node] * (PACKING_SCALE + 1)
+    score.append(total)
     return tuple(score)
 
 

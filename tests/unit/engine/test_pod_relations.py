@@ -279,3 +279,73 @@ def test_sidecars_run_beside_the_app_and_the_init_containers_started_after_them(
 def test_pod_level_requests_replace_the_containers_for_their_resources() -> None:
     sized = pod("p", cpu="1", resources={"requests": {"cpu": "3"}})
     assert sized.requests()["cpu"] == 3000
+
+
+def test_preferred_node_affinity_picks_the_preferred_zone_when_both_have_room() -> None:
+    prefer = {
+        "nodeAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 50, "preference": {"matchExpressions": [{"key": ZONE, "operator": "In", "values": ["z1"]}]}}
+            ]
+        }
+    }
+    state = cluster(grid(zones=2), gang_pods(3, affinity=prefer), {"g": 3})
+    [decision] = Scheduler(state).schedule_pending()
+    assert decision.scheduled, decision.message
+    assert {n.split("-")[0] for n in placed(state).values()} == {"z1"}
+
+
+def test_prefer_no_schedule_taints_are_avoided_but_never_block() -> None:
+    nodes = grid(zones=1)
+    tainted = [
+        Node.model_validate(
+            {
+                **n.model_dump(by_alias=True),
+                "spec": {"taints": [{"key": "spare", "value": "yes", "effect": "PreferNoSchedule"}]},
+            }
+        )
+        if n.metadata.name != "z0-n2"
+        else n
+        for n in nodes
+    ]
+    state = cluster(tainted, gang_pods(1))
+    [decision] = Scheduler(state).schedule_pending()
+    assert placed(state) == {"g-0": "z0-n2"}
+    crowded = cluster(tainted, [pod("big", {}, cpu="16", node_name="z0-n2"), *gang_pods(1)])
+    [decision] = Scheduler(crowded).schedule_pending()
+    assert decision.scheduled
+    assert placed(crowded)["g-0"] != "z0-n2"
+
+
+def test_preferred_anti_affinity_steers_away_from_a_running_pod_without_forbidding_its_zone() -> None:
+    avoid = {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "noisy"}}, "topologyKey": ZONE},
+                }
+            ]
+        }
+    }
+    noisy = pod("noisy", {"app": "noisy"}, node_name="z0-n0")
+    state = cluster(grid(zones=2), [noisy, *gang_pods(2, affinity=avoid)], {"g": 2})
+    [decision] = Scheduler(state).schedule_pending()
+    assert decision.scheduled, decision.message
+    assert {n.split("-")[0] for n in placed(state).values()} == {"z1"}
+
+
+def test_schedule_anyway_spread_prefers_the_emptier_zone() -> None:
+    spread = [
+        {
+            "maxSkew": 1,
+            "topologyKey": ZONE,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": {"app": "w"}},
+        }
+    ]
+    running = [pod(f"old-{i}", {"app": "w"}, node_name=f"z0-n{i}") for i in range(3)]
+    state = cluster(grid(zones=2), [*running, *gang_pods(1, topologySpreadConstraints=spread)])
+    [decision] = Scheduler(state).schedule_pending()
+    assert decision.scheduled, decision.message
+    assert placed(state)["g-0"].startswith("z1")

@@ -33,6 +33,8 @@ def clusters(draw: st.DrawFn) -> list[NodeInfo]:
         builder = make_node(f"n{i}", cpu=draw(st.integers(2, 6)), gpu=0)
         zone = draw(st.sampled_from(["z0", "z1", "z2"]))
         builder.label(ZONE, zone).label(RACK, f"{zone}-r{draw(st.integers(0, 1))}")
+        if draw(st.integers(0, 4)) == 0:
+            builder.taint("spare", "yes", "PreferNoSchedule")
         nodes.append(builder.obj())
     return nodes
 
@@ -60,6 +62,14 @@ def gang_pod_specs(draw: st.DrawFn) -> dict[str, Any]:
                 term(draw(st.sampled_from(APPS)), draw(st.sampled_from([ZONE, RACK])))
             ]
         }
+    if draw(st.integers(0, 2)) == 0:
+        weighted = {"weight": draw(st.integers(1, 100)), "podAffinityTerm": term(draw(st.sampled_from(APPS)), ZONE)}
+        section = "podAffinity" if draw(st.booleans()) else "podAntiAffinity"
+        affinity.setdefault(section, {})["preferredDuringSchedulingIgnoredDuringExecution"] = [weighted]
+    if draw(st.integers(0, 2)) == 0:
+        zone = {"key": ZONE, "operator": "In", "values": [draw(st.sampled_from(["z0", "z1", "z2"]))]}
+        preference = {"weight": draw(st.integers(1, 100)), "preference": {"matchExpressions": [zone]}}
+        affinity["nodeAffinity"] = {"preferredDuringSchedulingIgnoredDuringExecution": [preference]}
     if affinity:
         spec["affinity"] = affinity
     if draw(st.booleans()):
@@ -67,7 +77,7 @@ def gang_pod_specs(draw: st.DrawFn) -> dict[str, Any]:
             {
                 "maxSkew": draw(st.integers(1, 2)),
                 "topologyKey": draw(st.sampled_from(KEYS)),
-                "whenUnsatisfiable": "DoNotSchedule",
+                "whenUnsatisfiable": draw(st.sampled_from(["DoNotSchedule", "DoNotSchedule", "ScheduleAnyway"])),
                 "labelSelector": {"matchLabels": {"app": draw(st.sampled_from(APPS))}},
             }
         ]

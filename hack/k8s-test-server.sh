@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Ensures kube-apiserver, kube-scheduler (1.20.2) and etcd (3.4) binaries for the
-# integration tests exist in a cache outside the repo, building them once from
-# Debian packages (only Debian mirrors are needed). Prints the cache dir as the
-# last (and only) line on stdout; progress goes to stderr.
+# Ensures the binaries the integration tests run (kube-apiserver, kube-scheduler,
+# kube-controller-manager and kubectl 1.20.2, etcd 3.4) exist in a cache outside
+# the repo, building once from Debian packages what is missing (a cache that
+# already holds some of them builds only the rest). The packages come from the
+# Debian mirror the machine's own apt configuration names. Prints the cache dir as
+# the last (and only) line on stdout; progress goes to stderr.
 #
 # Env: PHALANX_K8S_CACHE     cache dir (default ~/.cache/phalanx/k8s-1.20.2)
-#      PHALANX_DEBIAN_MIRROR (default http://deb.debian.org/debian)
+#      PHALANX_DEBIAN_MIRROR Debian archive URI (default: the one in /etc/apt/sources.list{,.d/})
 set -euo pipefail
 
 CACHE="${PHALANX_K8S_CACHE:-$HOME/.cache/phalanx/k8s-1.20.2}"
-MIRROR="${PHALANX_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-BINS=(kube-apiserver kube-scheduler etcd)
+K8S_BINS=(kube-apiserver kube-scheduler kube-controller-manager kubectl)
+BINS=("${K8S_BINS[@]}" etcd)
 
 have_all() {
   local b
@@ -33,6 +35,65 @@ die() {
   exit 1
 }
 
+# The Debian archive URI from apt's configuration: one-line `deb`/`deb-src` entries in
+# sources.list and sources.list.d/*.list, and deb822 stanzas in sources.list.d/*.sources.
+# An entry for bookworm wins; otherwise one for another Debian release suite (not
+# -security, -updates or -backports) with the main component. Prints nothing if none.
+apt_debian_mirror() {
+  local files=() f
+  [[ -r /etc/apt/sources.list ]] && files+=(/etc/apt/sources.list)
+  for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [[ -r $f ]] && files+=("$f")
+  done
+  ((${#files[@]})) || return 0
+  awk '
+    function consider(types, uris, suites, comps,   t, u, s, c, nt, nu, ns, nc, i, j, k, main, score) {
+      nt = split(types, t, /[ \t]+/); main = 0
+      for (i = 1; i <= nt; i++) if (t[i] == "deb" || t[i] == "deb-src") break
+      if (i > nt) return
+      nc = split(comps, c, /[ \t]+/)
+      for (i = 1; i <= nc; i++) if (c[i] == "main") main = 1
+      nu = split(uris, u, /[ \t]+/); ns = split(suites, s, /[ \t]+/)
+      for (j = 1; j <= nu; j++) {
+        if (u[j] !~ /^(https?|ftp|file):/ || u[j] ~ /security/) continue
+        for (k = 1; k <= ns; k++) {
+          score = 0
+          if (s[k] ~ /^bookworm\/?$/) score = 3
+          else if (main && s[k] ~ /^((old)*stable|testing|unstable|sid|buster|bullseye|trixie|forky)\/?$/) score = 2
+          if (score > best) { best = score; uri = u[j] }
+        }
+      }
+    }
+    function flush() {
+      if (enabled && f["types"] != "") consider(f["types"], f["uris"], f["suites"], f["components"])
+      delete f; enabled = 1; key = ""
+    }
+    BEGIN { best = 0; enabled = 1 }
+    FNR == 1 { flush(); deb822 = (FILENAME ~ /\.sources$/) }
+    /^[ \t]*#/ { next }
+    !deb822 {
+      line = $0; sub(/#.*/, "", line)
+      # Drop `[ option=value ... ]`, then: type uri suite component...
+      gsub(/\[[^]]*\]/, " ", line)
+      n = split(line, w, /[ \t]+/); o = (w[1] == "") ? 1 : 0
+      if (n - o < 3) next
+      comps = ""
+      for (i = 4 + o; i <= n; i++) comps = comps " " w[i]
+      consider(w[1 + o], w[2 + o], w[3 + o], comps)
+      next
+    }
+    /^[ \t]*$/ { flush(); next }
+    /^[ \t]/ { if (key != "") f[key] = f[key] " " $0; next }
+    {
+      key = tolower($0); sub(/:.*/, "", key)
+      val = $0; sub(/^[^:]*:[ \t]*/, "", val)
+      f[key] = val
+      if (key == "enabled" && tolower(val) ~ /^(no|false|0)/) enabled = 0
+    }
+    END { flush(); if (best) { sub(/\/+$/, "", uri); print uri } }
+  ' "${files[@]}"
+}
+
 mkdir -p "$(dirname "$CACHE")"
 # Serialise concurrent callers (e.g. parallel test sessions); re-check under the lock.
 exec 4>"$CACHE.lock"
@@ -41,6 +102,15 @@ if have_all; then
   echo "$CACHE" >&3
   exit 0
 fi
+
+# Only what the cache lacks is fetched and built.
+want_k8s=() want_etcd=0
+for b in "${K8S_BINS[@]}"; do [[ -x "$CACHE/bin/$b" ]] || want_k8s+=("$b"); done
+[[ -x "$CACHE/bin/etcd" ]] || want_etcd=1
+
+MIRROR="${PHALANX_DEBIAN_MIRROR:-$(apt_debian_mirror)}"
+[[ -n $MIRROR ]] || die "no Debian archive found in /etc/apt/sources.list or /etc/apt/sources.list.d/ \
+(*.list, *.sources); set PHALANX_DEBIAN_MIRROR to a Debian mirror URI (the one holding bookworm and bullseye)"
 
 ensure_tools() {
   local missing=() pair
@@ -69,11 +139,11 @@ start=$SECONDS
 
 # A private apt configuration, so the system's sources and lists stay untouched.
 mkdir -p "$WORK"/apt/{lists/partial,archives/partial,cache} "$WORK/dl"
-cat >"$WORK/apt/sources.list" <<EOF
+cat >"$WORK/apt/sources.list" <<SOURCES
 deb-src [signed-by=$KEYRING] $MIRROR bookworm main
 deb [signed-by=$KEYRING] $MIRROR bookworm main
 deb [signed-by=$KEYRING] $MIRROR bullseye main
-EOF
+SOURCES
 APT_OPTS=(
   -q
   -o "Dir::Etc::SourceList=$WORK/apt/sources.list"
@@ -87,38 +157,49 @@ log "fetching Debian package lists ($MIRROR)"
 apt-get "${APT_OPTS[@]}" update || die "apt-get update against $MIRROR failed"
 
 cd "$WORK/dl"
-log "downloading kubernetes source, golang-1.15 and etcd-server"
-apt-get "${APT_OPTS[@]}" source --download-only kubernetes/bookworm ||
-  die "could not download the kubernetes source package"
-# Go 1.15 (bullseye): with bookworm's Go 1.19, kube-apiserver 1.20 segfaults on the
-# first custom-resource create (reflect2 v1.0.1 relies on old runtime internals).
-apt-get "${APT_OPTS[@]}" download golang-1.15-go/bullseye golang-1.15-src/bullseye \
-  etcd-server/bookworm || die "could not download golang-1.15 / etcd-server .debs"
+built=()
+if ((${#want_k8s[@]})); then
+  log "downloading kubernetes source and golang-1.15"
+  apt-get "${APT_OPTS[@]}" source --download-only kubernetes/bookworm ||
+    die "could not download the kubernetes source package"
+  # Go 1.15 (bullseye): with bookworm's Go 1.19, kube-apiserver 1.20 segfaults on the
+  # first custom-resource create (reflect2 v1.0.1 relies on old runtime internals).
+  apt-get "${APT_OPTS[@]}" download golang-1.15-go/bullseye golang-1.15-src/bullseye ||
+    die "could not download the golang-1.15 .debs"
+  log "unpacking"
+  for deb in golang-1.15-go_*.deb golang-1.15-src_*.deb; do
+    dpkg-deb -x "$deb" "$WORK/go"
+  done
+  dpkg-source --no-check -x kubernetes_*.dsc "$WORK/src" >/dev/null
+  (
+    export GOROOT="$WORK/go/usr/lib/go-1.15"
+    export PATH="$GOROOT/bin:$PATH" CGO_ENABLED=0 GOPROXY=off
+    # k8s 1.20 builds in GOPATH mode from vendor/; a user's GOFLAGS (-mod=...) would break it.
+    unset GOFLAGS GO111MODULE GOPATH GOBIN
+    log "building ${want_k8s[*]} with $(go version) (takes a few minutes)"
+    make -C "$WORK/src" WHAT="${want_k8s[*]/#/cmd/}"
+  ) || die "kubernetes build failed (see output above)"
+  for b in "${want_k8s[@]}"; do built+=("$WORK/src/_output/bin/$b"); done
+fi
+if ((want_etcd)); then
+  log "downloading etcd-server"
+  apt-get "${APT_OPTS[@]}" download etcd-server/bookworm || die "could not download etcd-server"
+  dpkg-deb -x etcd-server_*.deb "$WORK/etcd"
+  built+=("$WORK/etcd/usr/bin/etcd")
+fi
 
-log "unpacking"
-for deb in golang-1.15-go_*.deb golang-1.15-src_*.deb; do
-  dpkg-deb -x "$deb" "$WORK/go"
+# Publish each binary atomically (copy beside it, then rename over): a binary already
+# in the cache never disappears, and a reader sees either no file or a whole one.
+mkdir -p "$CACHE/bin"
+chmod 755 "$CACHE/bin"
+rm -f "$CACHE"/bin/.*.tmp.* # leftovers of an interrupted publish
+for src in "${built[@]}"; do
+  name="$(basename "$src")"
+  tmp="$(mktemp "$CACHE/bin/.$name.tmp.XXXXXX")"
+  cp "$src" "$tmp"
+  chmod 755 "$tmp"
+  mv -f "$tmp" "$CACHE/bin/$name"
 done
-dpkg-deb -x etcd-server_*.deb "$WORK/etcd"
-dpkg-source --no-check -x kubernetes_*.dsc "$WORK/src" >/dev/null
-
-export GOROOT="$WORK/go/usr/lib/go-1.15"
-export PATH="$GOROOT/bin:$PATH" CGO_ENABLED=0 GOPROXY=off
-# k8s 1.20 builds in GOPATH mode from vendor/; a user's GOFLAGS (-mod=...) would break it.
-unset GOFLAGS GO111MODULE GOPATH GOBIN
-log "building kube-apiserver and kube-scheduler with $(go version) (takes a few minutes)"
-make -C "$WORK/src" WHAT="cmd/kube-apiserver cmd/kube-scheduler" ||
-  die "kubernetes build failed (see output above)"
-
-# Publish atomically: stage next to the cache, then rename over the old bin dir.
-mkdir -p "$CACHE"
-rm -rf "${CACHE:?}"/.bin.* # leftovers of an interrupted publish
-stage="$(mktemp -d "$CACHE/.bin.XXXXXX")"
-cp "$WORK/src/_output/bin/kube-apiserver" "$WORK/src/_output/bin/kube-scheduler" \
-  "$WORK/etcd/usr/bin/etcd" "$stage/"
-chmod 755 "$stage" "$stage"/*
-rm -rf "${CACHE:?}/bin"
-mv "$stage" "$CACHE/bin"
 have_all || die "binaries missing after build"
 
 log "done in $((SECONDS - start))s: $("$CACHE/bin/kube-apiserver" --version)"

@@ -1,7 +1,10 @@
 """Job, JobSet and LeaderWorkerSet objects, and their pods, made the way their controllers make them.
 
-There are no controllers in the tests (no controller-manager, no JobSet or LWS operator), so these builders
-reproduce what the controllers would create: the owner references, the labels upstream puts on pods, the names.
+Tests that request the `controller_manager` fixture get the real Job, StatefulSet, garbage-collector and disruption
+controllers, and create only the Job (its pods come from the Job controller). No JobSet or LeaderWorkerSet
+controller exists here, so these builders stand in for them: they reproduce what those controllers would create
+(the owner references, the labels upstream puts on pods, the names). `job_pods` stands in for the Job controller
+where none runs (e.g. on the least-privilege server).
 """
 
 from __future__ import annotations
@@ -189,6 +192,8 @@ def _statefulset(name: str, owner: dict[str, Any]) -> dict[str, Any]:
         "kind": "StatefulSet",
         "metadata": {"name": name, "uid": str(uuid.uuid4()), "ownerReferences": [owner]},
         "spec": {
+            # Zero: the LWS stand-in creates the pods itself; nothing else may add pods to its sets.
+            "replicas": 0,
             "serviceName": name,
             "selector": {"matchLabels": {"set": name}},
             "template": {

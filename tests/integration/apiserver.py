@@ -17,10 +17,12 @@ import ssl
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 ADMIN_USER = "phalanx-admin"
 SERVICE_CIDR = "10.0.0.0/24"
@@ -80,6 +82,11 @@ class ApiServer:
     @property
     def kubeconfig_path(self) -> Path:
         return self.work_dir / "kubeconfig"
+
+    @property
+    def service_account_key_path(self) -> Path:
+        """The RSA key the server signs and verifies service-account tokens with (PKCS#8 PEM)."""
+        return self.work_dir / "sa.key"
 
     @property
     def ca_path(self) -> Path:
@@ -218,7 +225,7 @@ class ApiServer:
         return client
 
     def _start_apiserver(self, etcd_url: str) -> None:
-        sa_key = self.work_dir / "sa.key"
+        sa_key = self.service_account_key_path
         # openssl 3 writes PKCS#8, which k8s reads both as signing and verifying key.
         subprocess.run(
             ["openssl", "genrsa", "-out", str(sa_key), "2048"],
@@ -250,7 +257,8 @@ class ApiServer:
                 f"--token-auth-file={token_file}",
                 "--anonymous-auth=false",
                 f"--authorization-mode={'RBAC' if self.rbac else 'AlwaysAllow'}",
-                # No controller-manager runs, so nothing would ever clear the not-ready taint.
+                # No node-lifecycle controller runs (not even with the controller-manager fixture), so nothing
+                # would ever clear the not-ready taint.
                 "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
                 # Endpoints may not be loopback IPs; don't publish the kubernetes service's.
                 "--endpoint-reconciler-type=none",
@@ -279,6 +287,25 @@ class ApiServer:
             f"{name} not ready at {url} after {self.start_timeout:.0f}s ({last_error}); "
             f"log tail:\n{self.log_tail(name)}"
         )
+
+    def request(self, method: str, path: str, body: object = None) -> dict[str, Any] | None:
+        """A JSON call as the admin (None for a 404), for stdlib-only helpers such as the controller-manager's
+        readiness probe."""
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(f"{self.url}{path}", data=data, headers=headers, method=method)
+        context = ssl.create_default_context(cafile=str(self.ca_path))
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=context) as response:
+                answer: dict[str, Any] = json.loads(response.read() or b"{}")
+                return answer
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return None
+            raise ApiServerError(f"{method} {path}: {err.code} {err.read().decode(errors='replace')}") from err
 
     def _get(self, url: str) -> str:
         request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})

@@ -18,6 +18,7 @@ import yaml
 from kubernetes_asyncio import client
 
 from tests.integration.apiserver import ApiServer
+from tests.integration.controller_manager import ControllerManager
 from tests.integration.operator_harness import api_client_for
 
 HERE = Path(__file__).resolve().parent
@@ -67,6 +68,22 @@ def apiserver_factory(k8s_bin_dir: Path, tmp_path_factory: pytest.TempPathFactor
 def apiserver(apiserver_factory: ApiServerFactory) -> ApiServer:
     """The shared AlwaysAllow server; tests must clean up or use unique names."""
     return apiserver_factory()
+
+
+@pytest.fixture(scope="module")
+def controller_manager(
+    k8s_bin_dir: Path, apiserver: ApiServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ControllerManager]:
+    """kube-controller-manager on the shared server for one module (Job, ReplicaSet, Deployment, StatefulSet,
+    garbage collector, disruption controllers), ready once its controllers answered a probe; request it only
+    where a test needs the real controllers. Its log tail is printed, which pytest shows when a test failed."""
+    manager = ControllerManager(k8s_bin_dir, apiserver, tmp_path_factory.mktemp("controller-manager"))
+    manager.start()
+    try:
+        yield manager
+    finally:
+        manager.stop()
+        print(manager.log_tail(60))
 
 
 @pytest.fixture

@@ -203,6 +203,8 @@ _PLURALS = {
     "LeaderWorkerSet": "leaderworkersets",
     "ProvisioningRequest": "provisioningrequests",
     "PodTemplate": "podtemplates",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+    "ResourceQuota": "resourcequotas",
 }
 
 
@@ -266,6 +268,23 @@ def all_bound(api: client.ApiClient, namespace: str, prefix: str, count: int) ->
     return check
 
 
+async def job_pods_of(api: client.ApiClient, namespace: str, job: str) -> dict[str, str | None]:
+    """The live (not terminating) pods the Job controller made for `job`, by its `job-name` label: name -> node."""
+    core: Any = client.CoreV1Api(api)
+    pods = await core.list_namespaced_pod(namespace, label_selector=f"job-name={job}")
+    return {p.metadata.name: p.spec.node_name for p in pods.items if p.metadata.deletion_timestamp is None}
+
+
+def job_pods_bound(api: client.ApiClient, namespace: str, job: str, count: int) -> Callable[[], Awaitable[bool]]:
+    """A check for `eventually`: the Job has `count` live pods, all bound."""
+
+    async def check() -> bool:
+        pods = await job_pods_of(api, namespace, job)
+        return len(pods) == count and all(pods.values())
+
+    return check
+
+
 async def create_pods(api: client.ApiClient, namespace: str, bodies: list[dict[str, Any]]) -> None:
     core: Any = client.CoreV1Api(api)
     for body in bodies:
@@ -308,7 +327,8 @@ async def kubelet_namespace(api: client.ApiClient, prefix: str = "ns") -> AsyncI
 
 async def stand_in_controller(api: client.ApiClient, namespace: str) -> dict[str, Any]:
     """An owner reference for pods a controller would recreate; a ConfigMap stands in (the test plays the
-    controller), so no integration of ours takes the pods over."""
+    controller), so no integration of ours takes the pods over. Where a Job fits, prefer the real Job controller
+    (the `controller_manager` fixture): it creates and recreates the pods itself."""
     core: Any = client.CoreV1Api(api)
     made = await core.create_namespaced_config_map(namespace, {"metadata": {"name": "controller"}})
     return {"apiVersion": "v1", "kind": "ConfigMap", "name": "controller", "uid": made.metadata.uid, "controller": True}

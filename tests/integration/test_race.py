@@ -1,7 +1,9 @@
 """A second scheduler racing for the same nodes: kube-scheduler 1.20 binds an ordinary pod onto the node Phalanx
 planned for a gang pod whose binding is still in flight. Phalanx must notice that the node no longer has room,
 not bind there (the API server would accept it: nothing but the kubelet checks capacity), and place the gang
-again. Made reproducible by the fault proxy, which holds that one binding back until the race has happened."""
+again. Made reproducible by the fault proxy, which holds the second pod's binding back until the race has happened.
+The gang's pods come from the real Job controller (the `controller_manager` fixture), which also recreates the pod
+Phalanx releases."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
+from tests.controllers import job_body, pod_template
 from tests.integration.apiserver import ApiServer
 from tests.integration.faultproxy import FaultProxy, FaultRates
 from tests.integration.kube_scheduler import KubeScheduler
@@ -22,17 +25,19 @@ from tests.integration.operator_harness import (
     OperatorProcess,
     all_bound,
     bound,
+    create_owned,
     create_pods,
     eventually,
+    job_pods_bound,
+    job_pods_of,
     kubelet,
     make_nodes,
     pod_body,
     pod_group_body,
-    stand_in_controller,
     unique,
 )
 
-pytestmark = pytest.mark.usefixtures("phalanx_crds")
+pytestmark = pytest.mark.usefixtures("phalanx_crds", "controller_manager")
 GPUS_PER_NODE = 8
 
 
@@ -47,6 +52,29 @@ async def _overcommitted(api: client.ApiClient, namespace: str) -> list[str]:
     return [node for node, gpus in used.items() if gpus > GPUS_PER_NODE]
 
 
+async def _unschedulable(api: client.ApiClient, namespace: str, name: str) -> bool:
+    """Phalanx said PodScheduled=False on the pod (a decision that included it placed nothing)."""
+    core: Any = client.CoreV1Api(api)
+    pod = await core.read_namespaced_pod(name, namespace)
+    return any(c.type == "PodScheduled" and c.status == "False" for c in pod.status.conditions or [])
+
+
+async def _seen_by_phalanx(api: client.ApiClient, namespace: str, pool: str) -> None:
+    """Returns once Phalanx's pod watch has delivered everything that happened before this call: a pod of ours
+    that fits nowhere is created after it, and Phalanx can only call it unschedulable once its watch got there."""
+    core: Any = client.CoreV1Api(api)
+    name = unique("sentinel")
+    body = pod_body(name, pool, None, gpus=1)
+    body["spec"]["nodeSelector"] = {"pool": unique("nowhere")}
+    await core.create_namespaced_pod(namespace, body)
+
+    async def answered() -> bool:
+        return await _unschedulable(api, namespace, name)
+
+    await eventually(answered, within=30, what="Phalanx's verdict on a pod created after the race")
+    await core.delete_namespaced_pod(name, namespace)
+
+
 async def test_a_node_taken_by_kube_scheduler_mid_binding_is_never_overcommitted_and_the_gang_is_replanned(
     api_client: client.ApiClient, apiserver: ApiServer, k8s_bin_dir: Path, tmp_path: Path
 ) -> None:
@@ -55,12 +83,16 @@ async def test_a_node_taken_by_kube_scheduler_mid_binding_is_never_overcommitted
     namespace, pool = unique("race"), unique("pool")
     await core.create_namespace({"metadata": {"name": namespace}})
     await make_nodes(api_client, pool, racks=1, per_rack=2, gpus=GPUS_PER_NODE)
-    owner = await stand_in_controller(api_client, namespace)
+    first: set[str] = set()
 
-    def gang_pod(name: str) -> dict[str, Any]:
-        body = pod_body(name, pool, "g", gpus=GPUS_PER_NODE)
-        body["metadata"]["ownerReferences"] = [owner]
-        return body
+    def hold_all_but_first(method: str, path: str) -> int | None:
+        """The first pod bound goes through; every other pod's binding is refused (held back)."""
+        if method != "POST" or not path.endswith("/binding"):
+            return None
+        pod = path.rsplit("/", 2)[-2]
+        if not first:
+            first.add(pod)
+        return None if pod in first else 500
 
     overcommits: list[list[str]] = []
 
@@ -72,7 +104,7 @@ async def test_a_node_taken_by_kube_scheduler_mid_binding_is_never_overcommitted
 
     kube_scheduler = KubeScheduler(k8s_bin_dir, apiserver.kubeconfig_path, tmp_path)
     with FaultProxy(apiserver.url, apiserver.ca_path, FaultRates()) as proxy:
-        proxy.refuse = lambda method, path: 500 if method == "POST" and path.endswith("/pods/g-1/binding") else None
+        proxy.refuse = hold_all_but_first
         kubeconfig = proxy.write_kubeconfig(apiserver.kubeconfig_path, tmp_path / "proxied.kubeconfig")
         operator = OperatorProcess(kubeconfig, tmp_path / "operator.log", "--no-leader-election")
         watcher = asyncio.create_task(watch_capacity())
@@ -82,32 +114,40 @@ async def test_a_node_taken_by_kube_scheduler_mid_binding_is_never_overcommitted
                 await objects.create_namespaced_custom_object(
                     GROUP, VERSION, namespace, "podgroups", pod_group_body("g", 2)
                 )
-                await create_pods(api_client, namespace, [gang_pod("g-0"), gang_pod("g-1")])
+                # A Job "g" of two full-node pods, in PodGroup "g" by label.
+                template = pod_template(gpus=GPUS_PER_NODE, pool=pool)
+                template["metadata"]["labels"] = {"scheduling.phalanx.dev/pod-group": "g"}
+                await create_owned(api_client, namespace, [job_body("g", 2, indexed=False, template=template)])
 
                 async def half() -> bool:
-                    placed = await bound(api_client, namespace, "g-")
-                    return bool(placed.get("g-0")) and proxy.counts().get("refused", 0) > 0
+                    placed = await job_pods_of(api_client, namespace, "g")
+                    return sum(1 for n in placed.values() if n) == 1 and proxy.counts().get("refused", 0) > 0
 
-                await eventually(half, within=60, what="g-0 bound, g-1's binding held back")
-                g0_node = (await bound(api_client, namespace, "g-"))["g-0"]
-                # kube-scheduler takes the node Phalanx planned for g-1: the only other one in the pool.
+                await eventually(half, within=60, what="one gang pod bound, the other's binding held back")
+                (stranded,) = first
+                stranded_node = (await job_pods_of(api_client, namespace, "g"))[stranded]
+                # kube-scheduler takes the node Phalanx planned for the other pod: the only other one in the pool.
                 await create_pods(api_client, namespace, [_ordinary(pool)])
                 await eventually(all_bound(api_client, namespace, "other", 1), within=60, what="kube-scheduler bound")
-                assert (await bound(api_client, namespace, "other"))["other"] != g0_node
-                await asyncio.sleep(1.0)  # Phalanx's watch sees it
+                assert (await bound(api_client, namespace, "other"))["other"] != stranded_node
+                await _seen_by_phalanx(api_client, namespace, pool)
                 proxy.refuse = None  # the held binding may go through now: it must not be sent to a full node
 
                 async def released() -> bool:
-                    return "g-0" not in await bound(api_client, namespace, "g-")
+                    return stranded not in await job_pods_of(api_client, namespace, "g")
 
-                await eventually(released, within=60, what="the stranded g-0 released so the gang can be placed again")
-                assert not (await bound(api_client, namespace, "g-")).get("g-1")
-                await create_pods(api_client, namespace, [gang_pod("g-0")])  # its controller recreates it
-                await asyncio.sleep(2.0)
-                assert not any((await bound(api_client, namespace, "g-")).values())  # no room: whole gang waits
+                await eventually(released, within=60, what="the stranded pod released so the gang can be placed again")
+
+                # Its Job controller recreates it; with no room, the whole gang waits.
+                async def waiting_whole() -> bool:
+                    pods = await job_pods_of(api_client, namespace, "g")
+                    return len(pods) == 2 and all([await _unschedulable(api_client, namespace, p) for p in pods])
+
+                await eventually(waiting_whole, within=60, what="the recreated gang found no room, both pods told")
+                assert not any((await job_pods_of(api_client, namespace, "g")).values())
                 await core.delete_namespaced_pod("other", namespace)
                 await eventually(
-                    all_bound(api_client, namespace, "g-", 2), within=60, what="the gang bound whole once room came"
+                    job_pods_bound(api_client, namespace, "g", 2), within=60, what="the gang bound whole once room came"
                 )
         finally:
             watcher.cancel()

@@ -2,8 +2,10 @@
 when it can no longer be, its bound pods are released so it can be placed whole), and a preemption cut short
 between evicting the victims and binding the preemptor ends with the preemptor bound and nothing reserved.
 
-The crash is made reproducible with the fault proxy: it refuses the bindings of chosen pods, so the operator is
-killed with exactly those pods unbound. The restarted operator talks to the API server directly.
+The crash is made reproducible with the fault proxy: it refuses the bindings of all but the first two pods, so the
+operator is killed with exactly two pods unbound. The restarted operator talks to the API server directly. The
+gang's pods come from the real Job controller (the `controller_manager` fixture), which also recreates the pods
+Phalanx releases; the preemption test needs no controller (nothing is recreated there).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
+from tests.controllers import job_body, pod_template
 from tests.integration.apiserver import ApiServer
 from tests.integration.faultproxy import FaultProxy, FaultRates
 from tests.integration.operator_harness import (
@@ -24,17 +27,19 @@ from tests.integration.operator_harness import (
     OperatorProcess,
     all_bound,
     bound,
+    create_owned,
     create_pods,
     eventually,
+    job_pods_bound,
+    job_pods_of,
     kubelet,
     make_nodes,
     pod_body,
     pod_group_body,
-    stand_in_controller,
     unique,
 )
 
-pytestmark = pytest.mark.usefixtures("phalanx_crds")
+pytestmark = pytest.mark.usefixtures("phalanx_crds", "controller_manager")
 RACK_REQUIRED = {"schedulingConstraints": {"topology": [{"key": RACK}]}}
 
 
@@ -53,48 +58,61 @@ def _operator(kubeconfig: Path, log: Path) -> OperatorProcess:
     return process
 
 
-def _refuse_bindings(*pods: str) -> Any:
+def _refuse_all_bindings_but(allowed: int) -> Any:
+    """Let the bindings of the first `allowed` pods through and refuse every other pod's (the Job controller
+    names the pods, so which ones is decided by the order they are bound in)."""
+    passed: set[str] = set()
+
     def refuse(method: str, path: str) -> int | None:
-        if method == "POST" and path.endswith("/binding") and any(f"/pods/{p}/" in path for p in pods):
-            return 500
-        return None
+        if method != "POST" or not path.endswith("/binding"):
+            return None
+        pod = path.rsplit("/", 2)[-2]
+        if pod in passed or len(passed) < allowed:
+            passed.add(pod)
+            return None
+        return 500
 
     return refuse
 
 
+def _rack(node: str) -> str:
+    return node.rsplit("-n", 1)[0]  # `<pool>-r<i>-n<j>` -> `<pool>-r<i>`
+
+
 async def _crash_with_half_bound(
-    api: client.ApiClient, apiserver: ApiServer, namespace: str, pool: str, tmp_path: Path, owner: dict[str, Any]
-) -> str:
-    """A gang of 4 x 4 GPUs that needs one rack; the operator is killed with g-0 and g-1 bound, g-2 and g-3 not.
-    Returns the rack the bound pods are in, as their nodes' name prefix (`<pool>-r<i>`)."""
+    api: client.ApiClient, apiserver: ApiServer, namespace: str, pool: str, tmp_path: Path
+) -> tuple[str, set[str]]:
+    """A Job "g" of 4 x 4 GPUs whose pods form PodGroup "g" (by label), which needs one rack; the operator is
+    killed with two pods bound and two not. Returns the rack of the bound pods (their nodes' name prefix,
+    `<pool>-r<i>`) and their names."""
     objects: Any = client.CustomObjectsApi(api)
     await objects.create_namespaced_custom_object(
         GROUP, VERSION, namespace, "podgroups", pod_group_body("g", 4, **RACK_REQUIRED)
     )
     with FaultProxy(apiserver.url, apiserver.ca_path, FaultRates()) as proxy:
-        proxy.refuse = _refuse_bindings("g-2", "g-3")
+        proxy.refuse = _refuse_all_bindings_but(2)
         kubeconfig = proxy.write_kubeconfig(apiserver.kubeconfig_path, tmp_path / "proxied.kubeconfig")
         first = _operator(kubeconfig, tmp_path / "first.log")
         try:
-            pods = [pod_body(f"g-{i}", pool, "g", gpus=4) for i in range(4)]
-            for pod in pods:
-                pod["metadata"]["ownerReferences"] = [owner]
-            await create_pods(api, namespace, pods)
+            template = pod_template(gpus=4, pool=pool)
+            template["metadata"]["labels"] = {"scheduling.phalanx.dev/pod-group": "g"}
+            await create_owned(api, namespace, [job_body("g", 4, indexed=False, template=template)])
 
             async def half_bound() -> bool:
-                placed = await bound(api, namespace, "g-")
-                return bool(placed.get("g-0") and placed.get("g-1")) and proxy.counts().get("refused", 0) > 0
+                placed = await job_pods_of(api, namespace, "g")
+                return sum(1 for n in placed.values() if n) == 2 and proxy.counts().get("refused", 0) > 0
 
-            await eventually(half_bound, within=30, what="g-0 and g-1 bound, g-2 and g-3 refused")
+            await eventually(half_bound, within=30, what="two pods bound, the other two's bindings refused")
         finally:
             first.kill()  # SIGKILL: no clean-up of any kind
             first.stop()
-    placed = await bound(api, namespace, "g-")
-    assert not placed["g-2"]
-    assert not placed["g-3"]
-    racks = {node.rsplit("-n", 1)[0] for node in (placed["g-0"], placed["g-1"]) if node}
+    placed = await job_pods_of(api, namespace, "g")
+    assert len(placed) == 4
+    halves = {name for name, node in placed.items() if node}
+    assert len(halves) == 2
+    racks = {_rack(node) for node in placed.values() if node}
     assert len(racks) == 1
-    return racks.pop()
+    return racks.pop(), halves
 
 
 async def test_a_gang_half_bound_when_the_operator_died_is_completed_in_its_rack_after_restart(
@@ -103,18 +121,16 @@ async def test_a_gang_half_bound_when_the_operator_died_is_completed_in_its_rack
     pool = unique("pool")
     await make_nodes(api_client, pool, racks=2, per_rack=2)
     async with kubelet(api_client, namespace):
-        rack = await _crash_with_half_bound(
-            api_client, apiserver, namespace, pool, tmp_path, await stand_in_controller(api_client, namespace)
-        )
+        rack, _ = await _crash_with_half_bound(api_client, apiserver, namespace, pool, tmp_path)
         second = _operator(apiserver.kubeconfig_path, tmp_path / "second.log")
         try:
             await eventually(
-                all_bound(api_client, namespace, "g-", 4), within=60, what="the gang completed after restart"
+                job_pods_bound(api_client, namespace, "g", 4), within=60, what="the gang completed after restart"
             )
         finally:
             second.stop()
-    nodes = (await bound(api_client, namespace, "g-")).values()
-    assert {n.rsplit("-n", 1)[0] for n in nodes if n} == {rack}
+    nodes = (await job_pods_of(api_client, namespace, "g")).values()
+    assert {_rack(n) for n in nodes if n} == {rack}
 
 
 async def test_a_half_bound_gang_that_can_no_longer_fit_its_rack_is_released_and_placed_whole(
@@ -124,10 +140,9 @@ async def test_a_half_bound_gang_that_can_no_longer_fit_its_rack_is_released_and
     await make_nodes(api_client, pool, racks=2, per_rack=2)
     core: Any = client.CoreV1Api(api_client)
     async with kubelet(api_client, namespace):
-        owner = await stand_in_controller(api_client, namespace)
-        rack = await _crash_with_half_bound(api_client, apiserver, namespace, pool, tmp_path, owner)
+        rack, halves = await _crash_with_half_bound(api_client, apiserver, namespace, pool, tmp_path)
         # While Phalanx is down, another scheduler takes the rest of that rack.
-        placed = await bound(api_client, namespace, "g-")
+        placed = await job_pods_of(api_client, namespace, "g")
         for i in range(2):
             node = f"{rack}-n{i}"
             free = 8 - 4 * sum(1 for n in placed.values() if n == node)
@@ -139,22 +154,18 @@ async def test_a_half_bound_gang_that_can_no_longer_fit_its_rack_is_released_and
         try:
 
             async def released() -> bool:
-                return set(await bound(api_client, namespace, "g-")) == {"g-2", "g-3"}
+                return not set(await job_pods_of(api_client, namespace, "g")) & halves
 
-            await eventually(released, within=60, what="the bound pods g-0 and g-1 released (deleted)")
-            # Their controller recreates them; the gang is then placed whole in the other rack.
-            recreated = [pod_body(f"g-{i}", pool, "g", gpus=4) for i in range(2)]
-            for pod in recreated:
-                pod["metadata"]["ownerReferences"] = [owner]
-            await create_pods(api_client, namespace, recreated)
+            await eventually(released, within=60, what="the two bound pods released (deleted)")
+            # The Job controller recreates them; the gang is then placed whole in the other rack.
             await eventually(
-                all_bound(api_client, namespace, "g-", 4), within=60, what="the gang placed whole elsewhere"
+                job_pods_bound(api_client, namespace, "g", 4), within=60, what="the gang placed whole elsewhere"
             )
         finally:
             second.stop()
-    nodes = (await bound(api_client, namespace, "g-")).values()
+    nodes = (await job_pods_of(api_client, namespace, "g")).values()
     other = f"{pool}-r1" if rack == f"{pool}-r0" else f"{pool}-r0"
-    assert {n.rsplit("-n", 1)[0] for n in nodes if n} == {other}
+    assert {_rack(n) for n in nodes if n} == {other}
     events = await core.list_namespaced_event(namespace)
     assert any(e.reason == "GangReleased" and e.involved_object.name == "g" for e in events.items)
 

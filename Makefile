@@ -37,7 +37,7 @@ k8s:
 test: $(STAMP) k8s check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-check: lint typecheck imports verify-crds
+check: lint typecheck imports verify-crds verify-manifests
 
 lint: $(STAMP)
 	$(BIN)/ruff check scheduler tests hack
@@ -54,6 +54,15 @@ crds: $(STAMP)
 
 verify-crds: $(STAMP)
 	$(BIN)/python hack/update-crds.py --check
+
+# The base and every overlay render with the kustomize in the kubectl the tests cache (v2.0.3 in kubectl 1.20);
+# tests/integration/test_manifests.py also applies them to an RBAC API server.
+.PHONY: verify-manifests
+verify-manifests: k8s
+	@kubectl="$$(hack/k8s-test-server.sh)/bin/kubectl"; \
+	for dir in manifests manifests/base manifests/overlays/*/; do \
+	  "$$kubectl" kustomize "$$dir" >/dev/null || { echo "$$dir does not render with $$kubectl" >&2; exit 1; }; \
+	done
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m 'not integration' $(PYTEST_ARGS)

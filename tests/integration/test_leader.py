@@ -52,7 +52,9 @@ async def test_one_replica_schedules_and_a_standby_takes_over_when_it_dies(
         await asyncio.sleep(2 * LEASE_SECONDS)  # the standby campaigns meanwhile and must not win
         assert "became leader" not in standby.log_path.read_text()
         assert http_status(f"{leader.metrics_url}/readyz") == 200
-        assert http_status(f"{standby.metrics_url}/readyz") == 503  # alive, not ready: not the leader
+        assert http_status(f"{standby.metrics_url}/readyz") == 200  # synced: ready, so a rollout can proceed
+        assert http_status(f"{leader.metrics_url}/leader") == 200
+        assert http_status(f"{standby.metrics_url}/leader") == 503  # but not the leader
         assert http_status(f"{standby.metrics_url}/healthz") == 200
 
         pool = unique("pool")

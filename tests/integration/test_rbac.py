@@ -34,7 +34,7 @@ from tests.integration.operator_harness import (
     unique,
 )
 
-MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests" / "base"
 USER = "phalanx-sa"
 NAMESPACE = "phalanx-system"
 # What the ClusterRole documents, rule by rule; a new permission must be added here on purpose.

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
+from scheduler.cli.logs import configure
 from scheduler.cli.render import comparison_table, decisions_table, render_scenario
 from scheduler.sim.generate import ARRIVAL
 from scheduler.sim.replay import decide
@@ -44,6 +45,9 @@ def simulate(
     ] = None,
 ) -> None:
     """Replay a scenario on an in-memory cluster with each policy, and compare them in a report."""
+    # The engine logs what the operator's log should show (gangs bound, preemptions); a simulation's story is
+    # its report, so only warnings come through.
+    configure("WARNING", json=False)
     console = Console()
     try:
         with _scenario_path(scenario) as path:
@@ -117,7 +121,6 @@ def run(
     import asyncio
 
     from scheduler.api.config import ConfigError, load_config
-    from scheduler.cli.logs import configure
     from scheduler.kube.connection import KubeconfigError
     from scheduler.kube.operator import LeadershipLostError, operator_config, run_operator
 

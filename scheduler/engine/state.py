@@ -32,7 +32,7 @@ TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 class PodInfo:
     """A stripped pod: what scheduling and accounting need."""
 
-    key: str  # namespace/name
+    key: str  # namespace/name: the cache's key; `uid` tells a pod from one recreated under its name
     namespace: str
     name: str
     scheduler_name: str
@@ -47,6 +47,7 @@ class PodInfo:
     refused: str = ""  # a placement field Phalanx does not model (api/fidelity.py): never scheduled
     gates: tuple[str, ...] = ()  # spec.schedulingGates: not scheduled until the last is removed
     deleting: bool = False  # a deletionTimestamp: never scheduled, and not a quorum member
+    uid: str = ""
 
     @property
     def group_key(self) -> str | None:
@@ -73,6 +74,7 @@ def pod_info(pod: Pod) -> PodInfo:
         refused=placement_refusal(pod) or "",
         gates=tuple(g.name for g in pod.spec.scheduling_gates),
         deleting=pod.being_deleted,
+        uid=pod.metadata.uid or "",
     )
 
 
@@ -113,6 +115,8 @@ class ClusterState:
     _arrays: Capacity | None = None  # allocatable and used, kept in step with _usage for fast snapshots
     # Placed pods (bound or assumed) as inter-pod affinity, spread and host ports see them.
     neighbours: Neighbours = field(init=False)
+    # Groups whose members or object changed since the reporter last looked (it drains the set).
+    touched: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.nodes = TopologyCache(self.levels)
@@ -143,6 +147,7 @@ class ClusterState:
             self.neighbours.add(existing_pod(info))
         if info.group_key:
             self._members[info.group_key].add(info.key)
+            self.touched.add(info.group_key)
         if old is None:  # a new pod may be the owner others wait for (an LWS leader owns its workers' set)
             self._reresolve(f"Pod/{info.key}")
 
@@ -163,6 +168,7 @@ class ClusterState:
             self.neighbours.remove(key)
         if old.group_key:
             self._members[old.group_key].discard(key)
+            self.touched.add(old.group_key)
         for owner in self._chains.pop(key, ()):
             waiting = self._dependents[owner]
             waiting.discard(key)
@@ -248,6 +254,7 @@ class ClusterState:
     # Groups -----------------------------------------------------------------------------------------------
     def upsert_group(self, group: PodGroup) -> None:
         self.groups[f"{group.metadata.namespace or 'default'}/{group.metadata.name}"] = group
+        self.touched.add(f"{group.metadata.namespace or 'default'}/{group.metadata.name}")
 
     def remove_group(self, key: str) -> None:
         self.groups.pop(key, None)

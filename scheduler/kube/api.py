@@ -1,8 +1,8 @@
-"""The kube adapter's side of `ClusterApi`: bindings, evictions, status and events through the API server.
+"""The API calls behind the engine's effects (kube/effects.py): bindings, evictions, status and events.
 
-Calls are retried on throttling, server errors and dropped connections, rate-limited client-side (a token
-bucket plus a concurrency cap), and logged. Everything here is async; `SyncClusterApi` lets the scheduling
-thread use it by running the coroutines on the operator's event loop.
+Calls are retried on throttling, server errors and dropped connections (a binding is not: the engine's binding
+cycle retries it, after checking the node still has room), rate-limited client-side (a token bucket plus a
+concurrency cap), and logged. Everything here is async, on the operator's event loop.
 """
 
 from __future__ import annotations
@@ -28,6 +28,14 @@ RETRIABLE = frozenset({429, 500, 502, 503, 504})
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (aiohttp.ClientError, TimeoutError, OSError)
 CALL_TIMEOUT_S = 30.0  # one attempt; the client sets no timeout of its own, and a hung call would hold a gang
 EVENT_MESSAGE_MAX = 1024
+
+
+class RetryableConflictError(Exception):
+    """A 409 that changed nothing: the same call may pass."""
+
+
+class BindingRefusedError(Exception):
+    """A binding the server will never accept: the pod is bound elsewhere, or is another pod now."""
 
 
 class TokenBucket:
@@ -85,12 +93,15 @@ class KubeApi:
         raise AssertionError("unreachable")
 
     # Pods -------------------------------------------------------------------------------------------------
-    async def bind(self, pod: str, node: str) -> None:
+    async def bind(self, pod: str, node: str, uid: str = "") -> None:
+        """pods/binding; with the pod's UID, as kube-scheduler sends it, so that the server refuses to bind a
+        pod recreated under the same name to a node planned for its predecessor."""
         namespace, name = pod.split("/", 1)
+        metadata = {"name": name, **({"uid": uid} if uid else {})}
         body = {
             "apiVersion": "v1",
             "kind": "Binding",
-            "metadata": {"name": name},
+            "metadata": metadata,
             "target": {"kind": "Node", "name": node},
         }
 
@@ -101,20 +112,25 @@ class KubeApi:
             response.release()
 
         try:
-            # One attempt: the binding cycle (kube/loop.py) retries, and before each retry checks that the node
-            # still has room. Retrying here, blind, could bind onto a node another scheduler has just filled.
+            # One attempt: the binding cycle (engine/binding.py) retries, and before each retry checks that the
+            # node still has room. Retrying here, blind, could bind onto a node another scheduler has just filled.
             await self.call(f"bind {pod}", create, attempts=1)
         except client.ApiException as exc:
-            if exc.status == 409:  # already bound: fine if it is where we wanted it
-                current = await self.call(f"read {pod}", lambda: self.core.read_namespaced_pod(name, namespace))
-                if current.spec.node_name == node:
-                    return
-            raise
-
-    async def bind_many(self, pairs: Sequence[tuple[str, str]]) -> list[BaseException | None]:
-        """Bind concurrently (within the rate limit); one result per pair, None for success."""
-        results = await asyncio.gather(*(self.bind(pod, node) for pod, node in pairs), return_exceptions=True)
-        return [r if isinstance(r, BaseException) else None for r in results]
+            if exc.status != 409:
+                raise
+            # A conflict means different things: bound where we wanted it (an earlier attempt went through),
+            # bound elsewhere or another pod under the name by now (refused for good), or still unbound (the
+            # conflict was about nothing this binding changed: try again).
+            current = await self.call(f"read {pod}", lambda: self.core.read_namespaced_pod(name, namespace))
+            same = not uid or current.metadata.uid == uid
+            if same and current.spec.node_name == node:
+                return
+            if same and not current.spec.node_name:
+                raise RetryableConflictError(f"binding {pod}: conflict on an unbound pod") from exc
+            raise BindingRefusedError(
+                f"binding {pod} to {node}: it is bound to {current.spec.node_name or 'nothing'}"
+                + ("" if same else f", and is another pod now (uid {current.metadata.uid})")
+            ) from exc
 
     async def select_nodes(self, selections: Sequence[tuple[str, str]]) -> list[BaseException | None]:
         """kube-scheduler's PreBind for WaitForFirstConsumer claims: annotate each claim (namespace/name) with
@@ -132,6 +148,17 @@ class KubeApi:
 
         results = await asyncio.gather(*(select(c, n) for c, n in selections), return_exceptions=True)
         return [r if isinstance(r, BaseException) else None for r in results]
+
+    async def nominate(self, pod: str, node: str | None) -> None:
+        """status.nominatedNodeName, as kube-scheduler writes it for a preemptor (None clears it)."""
+        namespace, name = pod.split("/", 1)
+        body = {"status": {"nominatedNodeName": node}}
+        await self.call(
+            f"nominate {pod}",
+            lambda: self.core.patch_namespaced_pod_status(
+                name, namespace, body, _content_type="application/merge-patch+json"
+            ),
+        )
 
     async def set_pod_condition(self, pod: str, condition: Mapping[str, Any]) -> None:
         namespace, name = pod.split("/", 1)
@@ -277,29 +304,3 @@ def _pod_ref(pod: str) -> dict[str, str]:
 
 def _now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-class SyncClusterApi:
-    """`ClusterApi` for the scheduling thread: each call runs on the operator's event loop and waits."""
-
-    def __init__(self, kube: KubeApi, loop: asyncio.AbstractEventLoop, timeout: float = 60.0) -> None:
-        self.kube, self.loop, self.timeout = kube, loop, timeout
-
-    def run(self, coro: Awaitable[T]) -> T:
-        return asyncio.run_coroutine_threadsafe(_wrap(coro), self.loop).result(self.timeout)
-
-    def bind(self, pod: str, node: str) -> None:
-        self.run(self.kube.bind(pod, node))
-
-    def bind_many(self, pairs: Sequence[tuple[str, str]]) -> list[BaseException | None]:
-        return self.run(self.kube.bind_many(pairs))
-
-    def evict(self, pod: str, reason: str, message: str) -> None:
-        self.run(self.kube.evict(pod, reason, message))
-
-    def release(self, pod: str, message: str) -> None:
-        self.run(self.kube.delete_pod(pod, grace_seconds=0))
-
-
-async def _wrap(coro: Awaitable[T]) -> T:
-    return await coro

@@ -127,8 +127,9 @@ def _pod(state: ClusterState, change: Change, key: str) -> bool:
         return state.remove_pod(key) is not None
     info = pod_info(Pod.model_validate(change.body))
     current = state.pods.get(key)
-    if current is not None and current.assumed and info.node is None:
-        # Our own binding is in flight: keep the assumption until the server shows it (or we forget it).
+    if current is not None and current.assumed and info.node is None and current.uid == info.uid:
+        # Our own binding is in flight: keep the assumption until the server shows it (or we forget it). A pod
+        # recreated under the same name (another uid) is a new pod: it inherits no reservation.
         info = replace(info, node=current.node, assumed=True)
     freed = current is not None and current.holds_capacity and not info.holds_capacity
     state.upsert_pod(info)

@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
-# "rollback" comes from the binding cycle: a gang whose binding failed, to forget and retry.
+# "done" carries an effect's answer back to the engine (kube/effects.py).
 # "owner" and "served" come from the workload-controller integration (kube/integrations.py), "provisioning"
 # from the ProvisioningRequest watch (kube/provisioning.py). "pvc", "pv" and "storageclass" feed volume-aware
 # placement (engine/storage.py); "namespace" the namespaces' labels (pod affinity's namespaceSelector).
@@ -21,7 +21,7 @@ Kind = Literal[
     "podgroup",
     "priorityclass",
     "pdb",
-    "rollback",
+    "done",
     "owner",
     "served",
     "provisioning",

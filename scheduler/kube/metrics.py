@@ -78,6 +78,14 @@ class Metrics:
         self._limit_s = seconds
         self.time_limit.set(seconds)
 
+    def pending(self, active_units: int, active_pods: int, backoff_units: int, backoff_pods: int) -> None:
+        self.pending_gangs.set(active_units + backoff_units)
+        self.pending_pods.labels("active").set(active_pods)
+        self.pending_pods.labels("backoff").set(backoff_pods)
+
+    def bind_errors_seen(self, count: int) -> None:
+        self.bind_errors.inc(count)
+
     def observe(self, decision: Decision) -> None:
         result = RESULT[decision.reason]
         self.attempts.labels(result).inc()

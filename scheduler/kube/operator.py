@@ -36,14 +36,16 @@ from scheduler.solver.problem import SolverParams
 
 log = structlog.get_logger(__name__)
 
-WATCHED: tuple[tuple[Kind, str, str, str], ...] = (
-    # Pods and nodes: kube/watch.py (a raw list-and-watch: kopf's per-event cost showed on gangs of hundreds, and
-    # the scheduling loop must know when their first listing is in, to decide nothing on half a cluster).
-    ("podgroup", "scheduling.phalanx.dev", "v1alpha1", "podgroups"),
-    ("priorityclass", "scheduling.k8s.io", "v1", "priorityclasses"),
-    # policy/v1 where served (1.21+), v1beta1 otherwise; kopf skips what the server does not serve.
-    ("pdb", "policy", "v1", "poddisruptionbudgets"),
-    ("pdb", "policy", "v1beta1", "poddisruptionbudgets"),
+# Everything a decision reads comes through kube/watch.py's lean list-and-watch, never kopf: the scheduling
+# loop must know when each first listing is in, to decide nothing on half a cluster. kopf's ready flag goes up
+# before its watchers have listed anything, so a restarted leader could split a disruptionMode PodGroup gang it
+# had not seen yet, or ignore PDBs and priority classes.
+WATCHED: tuple[tuple[Kind, str, tuple[str, str, str]], ...] = (
+    ("podgroup", "PodGroup", ("scheduling.phalanx.dev", "v1alpha1", "podgroups")),
+    ("priorityclass", "PriorityClass", ("scheduling.k8s.io", "v1", "priorityclasses")),
+    # policy/v1 where served (1.21+), v1beta1 where served (up to 1.24): whichever is absent counts as listed.
+    ("pdb", "PodDisruptionBudget", ("policy", "v1", "poddisruptionbudgets")),
+    ("pdb", "PodDisruptionBudget", ("policy", "v1beta1", "poddisruptionbudgets")),
 )
 
 
@@ -81,9 +83,6 @@ def build_registry(
     def login(**_: Any) -> kopf.ConnectionInfo:
         return connection_info
 
-    for kind, group, version, plural in WATCHED:
-        _watch(registry, inbox, kind, group, version, plural)
-
     @kopf.on.event("scheduling.phalanx.dev", "v1alpha1", "workloads", registry=registry)
     async def workloads(event: kopf.RawEvent, **_: Any) -> None:
         body: dict[str, Any] = dict(event.get("object") or {})
@@ -95,14 +94,6 @@ def build_registry(
             log.warning("workload not reconciled", workload=name, error=str(exc))
 
     return registry
-
-
-def _watch(registry: kopf.OperatorRegistry, inbox: Inbox, kind: Kind, group: str, version: str, plural: str) -> None:
-    @kopf.on.event(group, version, plural, registry=registry, id=f"watch-{kind}-{version}")
-    async def handler(event: kopf.RawEvent, **_: Any) -> None:
-        body = event.get("object")
-        if body:
-            inbox.put(Change(kind, event.get("type") == "DELETED", dict(body)))
 
 
 # Read for volume-aware placement (engine/storage.py) and namespaceSelectors: lean watches, so the scheduling
@@ -233,7 +224,8 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
         api = (provisioning.GROUP, provisioning.VERSION, provisioning.PLURAL)
         owner_watchers.append(_feeding(api_client, inbox, "provisioning", "ProvisioningRequest", api))
     storage = [_feeding(api_client, inbox, *w, report_served=True) for w in STORAGE_WATCHED]
-    watchers = (watcher, nodes, *storage, *owner_watchers)
+    read = [_feeding(api_client, inbox, *w) for w in WATCHED]
+    watchers = (watcher, nodes, *read, *storage, *owner_watchers)
     background = [asyncio.create_task(w.run(), name=f"watch-{w.kind}") for w in watchers]
 
     async def freeze_when_synced() -> None:
@@ -243,12 +235,11 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
 
     background.append(asyncio.create_task(freeze_when_synced(), name="gc-freeze"))
     stop_flag = stop or asyncio.Event()
-    kopf_ready = asyncio.Event()
 
     def synced() -> bool:
         """Every first listing is in the inbox: before that, a decision could overcommit a node whose pods are
         not known yet, or release a gang's pods because the nodes they need have not been seen."""
-        return all(w.synced.is_set() for w in watchers) and kopf_ready.is_set()
+        return all(w.synced.is_set() for w in watchers)
 
     loop.synced = synced
     lost = asyncio.Event()
@@ -272,7 +263,9 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
             config.metrics_port,
             metrics,
             alive=loop.is_alive,
-            ready=lambda: synced() and loop.active.is_set(),
+            healthy=loop.healthy,
+            synced=synced,
+            leading=loop.active.is_set,
         )
     election: asyncio.Task[None] | None = None
     if config.leader_election:
@@ -295,7 +288,6 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
             clusterwide=True,
             standalone=True,
             stop_flag=stop_flag,
-            ready_flag=kopf_ready,
         )
     finally:
         for task in (election, *background):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from scheduler.api.priority import priority_class_values
-from scheduler.engine.cycle import Decision, EngineConfig, Scheduler
+from scheduler.engine.cycle import Decision, EngineConfig
+from scheduler.engine.driver import Engine
 from scheduler.engine.state import ClusterState, pod_info
+from scheduler.sim.cluster import SimCluster
 from scheduler.sim.scenario import Scenario
 from scheduler.solver.problem import SolverParams
 from scheduler.topology.nodes import strip_node
 
 SCHEDULER_NAME = "phalanx"
+MAX_PASSES = 50
 
 
 def load_state(scenario: Scenario) -> ClusterState:
@@ -35,13 +38,17 @@ def load_state(scenario: Scenario) -> ClusterState:
 
 
 def decide(scenario: Scenario, params: SolverParams | None = None) -> tuple[ClusterState, list[Decision]]:
-    """One pass of the engine over the scenario; preemption victims are evicted at once (no grace period)."""
+    """The engine's passes over the scenario at t=0, until it has nothing more to do; preemption victims go at
+    once (no grace period), and their preemptor binds on the next pass, as in the operator."""
     state = load_state(scenario)
-    config = EngineConfig(name=SCHEDULER_NAME, params=params or SolverParams())
-
-    def evict(decision: Decision) -> None:
-        assert decision.plan is not None
-        for pod in decision.plan.victim_pods:
-            state.remove_pod(pod)
-
-    return state, Scheduler(state, config).schedule_pending(evict=evict)
+    engine = Engine(state, EngineConfig(name=SCHEDULER_NAME, params=params or SolverParams()), clock=lambda: 0.0)
+    cluster = SimCluster(state, lambda pod, preemptor: None)
+    decisions: dict[str, Decision] = {}  # per unit its last decision, in the order units were first decided
+    for _ in range(MAX_PASSES):
+        effects = engine.step()
+        decisions.update((d.unit.key, d) for d in engine.decisions)
+        for done in cluster.carry(effects):
+            engine.done(done)
+        if not effects and not engine.outbox.effects:
+            break
+    return state, list(decisions.values())

@@ -6,7 +6,9 @@ that loses a running pod to preemption stops (its work so far is lost) and resum
 again; its evicted pods come back pending, as their controller would recreate them. Pods bound while their job
 cannot run still hold their node: that is the partial-gang waste the pod-by-pod baseline shows.
 
-The engine is the operator's; only the executor differs: binding and eviction are immediate here.
+The engine is the operator's (engine/driver.py), policy and all: the queue, backoff, nominations, the binding
+cycle and status decisions run as in `phalanx run`; only the cluster differs (sim/cluster.py carries the
+effects out at once, on a simulated clock).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from scheduler.api.core import Node, Pod
-from scheduler.api.podgroup import ScheduledReason
-from scheduler.engine.cycle import Decision, EngineConfig, Scheduler
-from scheduler.engine.executor import Executor
+from scheduler.api.podgroup import PodGroupStatus, ScheduledReason
+from scheduler.engine.cycle import Decision, EngineConfig
+from scheduler.engine.driver import Engine
+from scheduler.engine.effects import AskCapacity, Effect, WriteStatus
 from scheduler.engine.state import ClusterState, pod_info
 from scheduler.engine.units import Unit
 from scheduler.sim.autoscaler import SimAutoscaler
@@ -35,6 +38,7 @@ from scheduler.solver.problem import SolverParams
 from scheduler.topology.nodes import strip_node
 
 DEFAULT_RUN_SECONDS = 3600.0
+MAX_PASSES_PER_INSTANT = 50  # a preemption takes two; a cascade of them a few more
 
 
 class SimulationInvariantError(AssertionError):
@@ -117,8 +121,8 @@ class Simulation:
         self.horizon = scenario.simulation.horizon_seconds
         self.progress = progress
         self.state = self._empty_state()
-        self.scheduler = Scheduler(self.state, config_for(policy, params or SolverParams()))
-        self.executor = Executor(self.state, SimCluster(self.state, self._interrupt))
+        self.engine = Engine(self.state, config_for(policy, params or SolverParams()), clock=lambda: self.now)
+        self.cluster = SimCluster(self.state, self._evicted, self._ask)
         self.jobs: dict[str, Job] = {}
         self.job_of: dict[str, Job] = {}
         self.events: list[tuple[float, int, int, str, int]] = []  # (t, kind, seq, job key, epoch)
@@ -127,8 +131,6 @@ class Simulation:
         self.decisions: list[dict[str, Any]] = []
         self.now = 0.0
         self._seq = 0
-        self._freed = 0  # bumps whenever capacity is released: failed units retry only then
-        self._failed_at: dict[str, int] = {}
         spec = scenario.autoscaler
         self.autoscaler = SimAutoscaler(spec, scenario.topology_levels) if spec is not None else None
         self._asked: dict[str, float] = {}  # unit -> when it may ask the autoscaler again
@@ -222,44 +224,56 @@ class Simulation:
 
     def _add_node(self, name: str) -> None:
         self.state.upsert_node(strip_node(self._nodes[name]))
-        self._freed += 1
+        self.engine.changed()
         self.log.append({"t": self.now, "event": "node-added", "node": name})
 
     def _remove_node(self, name: str) -> None:
         """A node leaves: its pods go back to pending (their jobs stop), as when a node is drained or lost."""
         for info in list(self.state.pods.values()):
             if info.node == name:
-                self.executor.api.release(info.key, f"node {name} removed")
+                self.cluster.release(info.key)
                 self._interrupt(info.key)
         self.state.remove_node(name)
-        self._freed += 1
+        self.engine.changed()
         self.log.append({"t": self.now, "event": "node-removed", "node": name})
 
     def _arrive(self, job: Job) -> None:
         for key in job.pods:
             self.state.upsert_pod(pod_info(job.priority_pods[key]))
+        self.engine.wake(job.key)
         self.log.append({"t": self.now, "event": "arrive", "job": job.key, "pods": len(job.pods)})
 
     def _complete(self, job: Job) -> None:
         for key in job.pods:
             self.state.remove_pod(key)
         job.finished, job.running_since = self.now, None
-        self._freed += 1
+        self.engine.changed()
         self.log.append({"t": self.now, "event": "complete", "job": job.key})
 
     def _schedule(self) -> None:
-        decisions = self.scheduler.schedule_pending(evict=self._evict, skip=self._backing_off)
-        for decision in decisions:
-            self._record(decision)
-            self.executor.bind(decision)
+        """Engine passes until nothing is left to do at this instant: a preemption's victims go in one pass, its
+        gang binds in the next, as in the operator."""
+        for _ in range(MAX_PASSES_PER_INSTANT):
+            effects = self.engine.step()
+            for decision in self.engine.decisions:
+                self._record(decision)
+            for done in self.cluster.carry(effects):
+                self.engine.done(done)
+            self._show_statuses(effects)
+            if not effects and not self.engine.outbox.effects:
+                break
         for job in self.jobs.values():
             if job.running_since is None and job.finished is None:
                 bound = sum(1 for k in job.pods if k in self.state.pods and self.state.pods[k].node)
                 if bound >= job.min_count:
                     self._start(job)
 
-    def _backing_off(self, unit: Unit) -> bool:
-        return self._failed_at.get(unit.key) == self._freed
+    def _show_statuses(self, effects: list[Effect]) -> None:
+        """What a watch would show: the PodGroup statuses the engine wrote."""
+        for effect in effects:
+            if isinstance(effect, WriteStatus) and (group := self.state.groups.get(effect.group)) is not None:
+                status = PodGroupStatus.model_validate(effect.status)
+                self.state.upsert_group(group.model_copy(update={"status": status}))
 
     def _record(self, decision: Decision) -> None:
         plan = decision.plan
@@ -273,13 +287,14 @@ class Simulation:
         }
         self.decisions.append(entry)
         if decision.reason is ScheduledReason.SCHEDULED:
-            self._failed_at.pop(decision.unit.key, None)
             assert plan is not None
             self.log.append({"t": self.now, "event": "bind", "unit": decision.unit.key, "pods": len(plan.assignments)})
-        else:
-            self._failed_at[decision.unit.key] = self._freed
-            if decision.reason is ScheduledReason.UNSCHEDULABLE:
-                self._provision(decision.unit)
+        elif decision.reason is ScheduledReason.WAITING_FOR_PREEMPTION and plan is not None:
+            victims = list(plan.victim_pods)
+            self.log.append({"t": self.now, "event": "preempt", "preemptor": decision.unit.key, "victims": victims})
+
+    def _ask(self, ask: AskCapacity) -> None:
+        self._provision(ask.decision.unit)
 
     def _provision(self, unit: Unit) -> None:
         """Fits nowhere, even with preemption: ask the autoscaler for the whole unit's capacity, once per wait."""
@@ -297,18 +312,9 @@ class Simulation:
             heapq.heappush(self.events, (self.now + delay, Kind.NODE_ADD, self._seq, node.metadata.name, 0))
         self.log.append({"t": self.now, "event": "provision", "unit": unit.key, "nodes": len(nodes)})
 
-    def _evict(self, decision: Decision) -> None:
-        assert decision.plan is not None
-        self.log.append(
-            {
-                "t": self.now,
-                "event": "preempt",
-                "preemptor": decision.unit.key,
-                "victims": list(decision.plan.victim_pods),
-            }
-        )
-        self.executor.evict(decision)
-        self._freed += 1
+    def _evicted(self, pod: str, preemptor: str) -> None:
+        self._interrupt(pod)
+        self.engine.changed()
 
     def _interrupt(self, pod: str) -> None:
         """A running job that loses a pod stops; its work so far is lost."""

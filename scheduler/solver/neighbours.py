@@ -37,6 +37,7 @@ class Neighbours:
     _repellers: set[str] = field(default_factory=set)
     _with_ports: set[str] = field(default_factory=set)
     _excluded: frozenset[str] = frozenset()
+    _keys: frozenset[str] | None = None  # anti_affinity_keys, until a repeller comes or goes
 
     def add(self, pod: ExistingPod) -> None:
         self.remove(pod.key)
@@ -46,6 +47,7 @@ class Neighbours:
             self._by_key[pair[0]].add(pod.key)
         if pod.anti_affinity:
             self._repellers.add(pod.key)
+            self._keys = None
         if pod.ports:
             self._with_ports.add(pod.key)
 
@@ -56,7 +58,9 @@ class Neighbours:
         for pair in pod.labels.items():
             _discard(self._by_pair, pair, key)
             _discard(self._by_key, pair[0], key)
-        self._repellers.discard(key)
+        if key in self._repellers:
+            self._repellers.discard(key)
+            self._keys = None
         self._with_ports.discard(key)
 
     def without(self, keys: Iterable[str]) -> Neighbours:
@@ -66,6 +70,7 @@ class Neighbours:
         view._by_pair, view._by_key = self._by_pair, self._by_key
         view._repellers, view._with_ports = self._repellers, self._with_ports
         view._excluded = self._excluded | frozenset(keys)
+        view._keys = None
         return view
 
     # Queries ---------------------------------------------------------------------------------------------
@@ -110,13 +115,16 @@ class Neighbours:
         return used
 
     def anti_affinity_keys(self) -> frozenset[str]:
-        """Label keys that running pods' anti-affinity selectors read: newcomers' labels on them matter."""
-        keys: set[str] = set()
-        for key in self._repellers - self._excluded:
-            for term in self.pods[key].anti_affinity:
-                if term.selector is not None:
-                    keys |= term.selector.keys
-        return frozenset(keys)
+        """Label keys that running pods' anti-affinity selectors read: newcomers' labels on them matter. Asked
+        once per unit per pass, so kept until a pod with anti-affinity comes or goes."""
+        if self._keys is None:
+            keys: set[str] = set()
+            for key in self._repellers - self._excluded:
+                for term in self.pods[key].anti_affinity:
+                    if term.selector is not None:
+                        keys |= term.selector.keys
+            self._keys = frozenset(keys)
+        return self._keys
 
     def present(self) -> list[ExistingPod]:
         """Every placed pod in this view (the validator's plain-loop input)."""

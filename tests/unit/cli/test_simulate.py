@@ -17,7 +17,8 @@ def test_simulate_without_arguments_shows_the_bundled_demo_and_writes_a_report(t
     assert "Policies on the same trace" in result.output
     assert (tmp_path / "report.json").exists()
     assert f"Report: {tmp_path / 'report.json'}" in result.output
-    assert "4/5 units scheduled, 27 pods placed." in result.output
+    # The preempted group comes back pending (its controller recreates its pods) and is decided again.
+    assert "4/6 units scheduled, 27 pods placed." in result.output
     assert "research/batch-eval" in result.output  # preempted whole for the pre-training gang
     assert "PodGroup 'sweep-7' does not exist" in result.output
 

@@ -1,0 +1,432 @@
+"""The engine: every scheduling decision and what follows from it, as effects for an adapter to carry out.
+
+Adapters translate: they apply watch events to the cache and call `changed()`, call `step()` when woken (and
+at least every `next_wakeup()`), submit the effects a pass returns, and hand each effect's answer to `done()`.
+The kube adapter does that over the API server with a monotonic clock; the simulator in memory with its
+simulated clock. Both run this code for every decision and effect, so a figure from the simulator holds for
+the operator.
+
+Each pass (numbered as in DESIGN.md §3):
+1. nominations whose victims are gone are admitted and bound; stale ones are given up;
+2. bindings in flight onto nodes another scheduler has filled are noted, and due retries are sent;
+3. every pending unit is decided in queue order, except those backing off with nothing new to try;
+4. preemptions evict their victims (concurrently, off the decision path) and nominate nodes; scheduled gangs
+   start their binding cycle (binding.py);
+5. PodGroup status, pod conditions and events, only where they differ from what the cluster shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import structlog
+
+from scheduler.api.controllers import controller_of
+from scheduler.api.podgroup import PodGroupPhase, ScheduledReason
+from scheduler.engine import binding as cycle
+from scheduler.engine.binding import Binding, Failed
+from scheduler.engine.cycle import Decision, EngineConfig, Scheduler
+from scheduler.engine.effects import (
+    AskCapacity,
+    Bind,
+    Done,
+    Effect,
+    Evict,
+    Nominate,
+    Outbox,
+    Outcome,
+    PostEvent,
+    Release,
+    SelectNode,
+    SetPodCondition,
+    SettleCapacity,
+    WriteStatus,
+    group_ref,
+    pod_ref,
+)
+from scheduler.engine.reporting import Reporter
+from scheduler.engine.state import ClusterState
+from scheduler.engine.storage import claims_to_select
+from scheduler.engine.units import Unit
+
+log = structlog.get_logger(__name__)
+MAX_BACKOFF_S = 60.0
+RELEASE_INTERVAL_S = 30.0  # a released gang's deletions get this long before it is released again
+MAX_REPLANS = 3  # permanent binding failures a gang is placed again after, before it is released
+NOMINATION_TIMEOUT_S = 300.0
+
+
+class Observer(Protocol):
+    """What the engine tells metrics (kube/metrics.py implements it; the simulator may ignore it)."""
+
+    def observe(self, decision: Decision) -> None: ...
+
+    def pending(self, active_units: int, active_pods: int, backoff_units: int, backoff_pods: int) -> None: ...
+
+    def bind_errors_seen(self, count: int) -> None: ...
+
+
+class _Quiet:
+    def observe(self, decision: Decision) -> None:
+        pass
+
+    def pending(self, active_units: int, active_pods: int, backoff_units: int, backoff_pods: int) -> None:
+        pass
+
+    def bind_errors_seen(self, count: int) -> None:
+        pass
+
+
+@dataclass
+class Nomination:
+    decision: Decision
+    victims: dict[str, str]  # pod key -> uid: a pod recreated under a victim's name is not the victim
+    deadline: float
+    pods: dict[str, str]  # the preemptor's pods -> their uids: one recreated meanwhile gets no reservation
+
+
+@dataclass
+class Backoff:
+    changes: int | None  # the change count it failed at; None: wait whatever changes
+    retry_at: float
+    delay: float
+
+
+@dataclass
+class Engine:
+    state: ClusterState
+    config: EngineConfig
+    clock: Callable[[], float]
+    observer: Observer = field(default_factory=_Quiet)
+    nomination_timeout_s: float = NOMINATION_TIMEOUT_S
+    capacity_condition: Callable[[str], object] = lambda key: None  # the provisioner's condition, per unit
+    outbox: Outbox = field(default_factory=Outbox)
+
+    def __post_init__(self) -> None:
+        self.scheduler = Scheduler(self.state, self.config)
+        self.reporter = Reporter(self.state, self.outbox, self.capacity_condition)
+        self.last: dict[str, Decision] = {}
+        self.nominations: dict[str, Nomination] = {}
+        self.binding: dict[str, Binding] = {}
+        self.backoff: dict[str, Backoff] = {}
+        self.disrupted: dict[str, str] = {}  # PodGroup preempted whole -> why
+        self.released: dict[str, float] = {}
+        self.replans: dict[str, int] = {}  # unit -> permanent binding failures so far
+        self.conflicts: set[tuple[str, str]] = set()
+        self.changes = 0  # bumps on anything that may help a waiting unit
+        self.passes = 0
+        self.decisions: list[Decision] = []  # of the last pass, for observers (the simulator's report)
+
+    # Inputs -------------------------------------------------------------------------------------------------
+
+    def changed(self) -> None:
+        """The cache changed in a way that may help any waiting unit (capacity freed, a node)."""
+        self.changes += 1
+
+    def wake(self, unit: str) -> None:
+        """Something of this unit changed (a member arrived, its group was edited): decide it on the next pass,
+        whatever its backoff. The last member of a gang is then bound within a pass of being seen."""
+        seen = self.backoff.get(unit)
+        if seen is not None and seen.changes is not None:
+            del self.backoff[unit]
+
+    def done(self, done: Done) -> None:
+        """An effect's answer."""
+        effect = done.effect
+        if isinstance(effect, Bind | SelectNode):
+            self._bound(done)
+        elif isinstance(effect, SetPodCondition | WriteStatus):
+            self.reporter.done(done)
+        elif isinstance(effect, Evict) and done.outcome is not Outcome.OK:
+            log.warning("eviction failed", pod=effect.pod, error=done.error, outcome=done.outcome.value)
+            nomination = self.nominations.get(effect.unit)
+            if nomination is not None and done.outcome is Outcome.TRANSIENT:
+                self.outbox.add(effect)  # a victim left running would hold the preemptor's nodes until timeout
+            elif nomination is not None:
+                self._give_up(effect.unit, f"eviction of {effect.pod} failed: {done.error}")
+        elif isinstance(effect, Release) and done.outcome is not Outcome.OK:
+            log.warning("release failed", pod=effect.pod, error=done.error)
+
+    # The pass -------------------------------------------------------------------------------------------------
+
+    def step(self) -> list[Effect]:
+        now = self.clock()
+        # 1. Nominations.
+        admitted = self._settle_nominations(now)
+        # 2. Bindings overtaken by another scheduler; retries that are due.
+        self._find_conflicts()
+        for binding in list(self.binding.values()):
+            self._send(binding, now)
+        # 3. Decide.
+        skipped: list[Unit] = []
+        decisions = self.scheduler.schedule_pending(skip=lambda u: self._backing_off(u, now, skipped))
+        # 4. Act.
+        acted = []
+        for i, decision in enumerate(decisions):
+            self._act(decision, now)
+            acted.append(decision)
+            if decision.reason is ScheduledReason.WAITING_FOR_PREEMPTION and decision.plan is not None:
+                # A preemptor's nodes are reserved only now (admit), so the units decided after it did not see
+                # them: forget their reservations and decide them on the next pass, or two gangs could be given
+                # the same room.
+                for later in decisions[i + 1 :]:
+                    for pod in later.plan.assignments if later.scheduled and later.plan else ():
+                        self.state.forget(pod)
+                self.changes += 1
+                break
+        self.decisions = admitted + acted
+        waiting = [d.unit for d in acted if not d.scheduled and d.reason is not ScheduledReason.WAITING_FOR_PREEMPTION]
+        self.observer.pending(
+            len(waiting), sum(len(u.pending) for u in waiting), len(skipped), sum(len(u.pending) for u in skipped)
+        )
+        # 5. Report.
+        self.reporter.report(now, {d.unit.key for d in acted}, self.last, set(self.nominations), self.disrupted)
+        self.passes += 1
+        if self.passes % 100 == 0:
+            self._prune()
+        return self.outbox.take()
+
+    def next_wakeup(self) -> float | None:
+        """When a pass is due with nothing new (a retry, a backoff expiring, a nomination's deadline)."""
+        times = [b.retry_at for b in self.binding.values() if b.waiting]
+        times += [b.retry_at for b in self.backoff.values()]
+        times += [n.deadline for n in self.nominations.values()]
+        return min(times, default=None)
+
+    def busy(self) -> bool:
+        """Work in flight the pass must come back to (bindings, nominations)."""
+        return bool(self.binding or self.nominations)
+
+    # Decisions ----------------------------------------------------------------------------------------------
+
+    def _backing_off(self, unit: Unit, now: float, skipped: list[Unit]) -> bool:
+        if unit.key in self.binding:
+            return True  # its binding cycle is still in flight: nothing to decide
+        seen = self.backoff.get(unit.key)
+        if seen is None:
+            return False
+        skip = seen.changes in (None, self.changes) and now < seen.retry_at
+        if skip:
+            skipped.append(unit)
+        return skip
+
+    def _act(self, decision: Decision, now: float) -> None:
+        key = decision.unit.key
+        self.last[key] = decision
+        self.observer.observe(decision)
+        if decision.reason is ScheduledReason.WAITING_FOR_PREEMPTION and decision.plan is not None:
+            self._preempt(decision, now)
+            return
+        if decision.reason is not ScheduledReason.SCHEDULED:
+            if decision.reason is ScheduledReason.UNSCHEDULABLE:
+                self._release_if_stranded(decision.unit, now, "its other pods cannot join it")
+                self.outbox.add(AskCapacity(key, decision))  # fits nowhere even with preemption
+            self._back_off(key, now, self.changes)
+            return
+        self.backoff.pop(key, None)
+        self.disrupted.pop(key, None)
+        self.outbox.add(SettleCapacity(key))
+        self._start_binding(decision, now)
+
+    def _back_off(self, key: str, now: float, changes: int | None) -> None:
+        previous = self.backoff.get(key)
+        delay = min(MAX_BACKOFF_S, (previous.delay if previous else 0.5) * 2)
+        self.backoff[key] = Backoff(changes, now + delay, delay)
+
+    def _preempt(self, decision: Decision, now: float) -> None:
+        assert decision.plan is not None
+        key = decision.unit.key
+        victims = {p: self._uid(p) for p in decision.plan.victim_pods}
+        message = f"preempted to make room for {key}"
+        for pod, uid in victims.items():
+            self.outbox.add(Evict(key, pod, uid, message))
+        for group in {v for v in decision.plan.victims if v in self.state.groups}:
+            why = f"preempted whole to make room for {key}"
+            self.disrupted[group] = why
+            self.outbox.add(PostEvent(group_ref(group, self._group_uid(group)), "Normal", "Preempted", why))
+        admitted = self.scheduler.admit(decision)  # reserve the nominated nodes while the victims terminate
+        pods = {p: self._uid(p) for p in decision.plan.assignments}
+        self.nominations[key] = Nomination(admitted, victims, now + self.nomination_timeout_s, pods)
+        for pod, node in decision.plan.assignments.items():
+            self.outbox.add(Nominate(pod, node))
+        log.info("preempting", unit=key, victims=len(victims), units=list(decision.plan.victims))
+
+    def _settle_nominations(self, now: float) -> list[Decision]:
+        """Admit the nominations whose victims are gone (their gangs start binding); give up on stale ones."""
+        admitted = []
+        for key, nomination in list(self.nominations.items()):
+            # A victim is gone once it holds no node: deleted, unbound, or another pod under its name by now.
+            gone = all(
+                (info := self.state.pods.get(pod)) is None
+                or not info.holds_capacity
+                or (uid and info.uid and info.uid != uid)
+                for pod, uid in nomination.victims.items()
+            )
+            if any(self._uid(pod) != uid for pod, uid in nomination.pods.items()):
+                self._give_up(key, "a preemptor pod was deleted or recreated meanwhile; deciding again")
+            elif gone:
+                del self.nominations[key]
+                self._act(nomination.decision, now)
+                admitted.append(nomination.decision)
+            elif now > nomination.deadline:
+                self._give_up(key, "preempted pods did not terminate in time; trying again")
+        return admitted
+
+    def _give_up(self, key: str, message: str) -> None:
+        nomination = self.nominations.pop(key, None)
+        if nomination is None:
+            return
+        assert nomination.decision.plan is not None
+        for pod in nomination.decision.plan.assignments:
+            self.state.forget(pod)
+            self.outbox.add(Nominate(pod, ""))
+        self.last[key] = Decision(nomination.decision.unit, ScheduledReason.SCHEDULER_ERROR, message)
+        self.changes += 1
+
+    # Binding ------------------------------------------------------------------------------------------------
+
+    def _start_binding(self, decision: Decision, now: float) -> None:
+        """Bindings carry the UID the plan was made for (the decision's pods), never a newer pod's."""
+        assert decision.plan is not None
+        claims: set[tuple[str, str]] = set()
+        uids = {p.key: p.uid for p in decision.unit.pending}
+        for pod, node in decision.plan.assignments.items():
+            info = self.state.pods.get(pod)
+            if info is not None:
+                claims |= {(c, node) for c in claims_to_select(self.state.storage, info.pod)}
+        binding = cycle.start(decision, uids, sorted(claims), now)
+        self.binding[decision.unit.key] = binding
+        self._send(binding, now)
+
+    def _send(self, binding: Binding, now: float) -> None:
+        for effect in cycle.ready(binding, self.reporter.writing_conditions(), now):
+            self.outbox.add(effect)
+
+    def _bound(self, done: Done) -> None:
+        effect = done.effect
+        assert isinstance(effect, Bind | SelectNode)
+        binding = self.binding.get(effect.unit)
+        if binding is None:
+            return
+        now = self.clock()
+        if isinstance(effect, SelectNode):
+            failed = cycle.selected(binding, done)
+        else:
+            failed = cycle.bound(binding, done, now, self.conflicts)
+            if done.outcome is not Outcome.OK:
+                self.observer.bind_errors_seen(1)
+        if failed is not None:
+            self._hand_back(binding, failed, now)
+        elif cycle.complete(binding):
+            self._finish(binding, now)
+        else:
+            self._send(binding, now)
+
+    def _finish(self, binding: Binding, now: float) -> None:
+        del self.binding[binding.key]
+        self.replans.pop(binding.key, None)
+        plan = binding.decision.plan
+        assert plan is not None
+        log.info(
+            "gang bound",
+            unit=binding.key,
+            pods=len(plan.assignments),
+            bind_seconds=round(now - binding.started, 3),
+            domain=plan.domain,
+            solver=plan.status.value,
+            seconds=round(binding.decision.duration_s, 4),
+        )
+        for pod, node in sorted(plan.assignments.items()):
+            message = f"Successfully assigned {pod} to {node}"
+            self.outbox.add(PostEvent(pod_ref(pod, self._uid(pod)), "Normal", "Scheduled", message))
+
+    def _hand_back(self, binding: Binding, failed: Failed, now: float) -> None:
+        """Forget the pods that could not be bound (the rest of the gang stays bound) and place them again;
+        after MAX_REPLANS permanent failures the gang is released so it can be placed whole."""
+        key = binding.key
+        del self.binding[key]
+        unbound = {*binding.waiting, *binding.in_flight, *failed.pods} - binding.bound
+        for pod in unbound:
+            self.state.forget(pod)
+        log.warning("bindings failed, placing those pods again", unit=key, pods=len(unbound), error=failed.error)
+        if "filled up" in failed.error:
+            self.outbox.add(PostEvent(group_ref(key, self._group_uid(key)), "Warning", "BindConflict", failed.error))
+        unit = replace(
+            binding.decision.unit, pending=tuple(p for p in binding.decision.unit.pending if p.key in unbound)
+        )
+        self.last[key] = Decision(unit, ScheduledReason.SCHEDULER_ERROR, failed.error, binding.decision.plan)
+        self.changes += 1
+        if failed.permanent:
+            self.replans[key] = self.replans.get(key, 0) + 1
+            if self.replans[key] >= MAX_REPLANS:
+                self.replans.pop(key, None)
+                self._release_if_stranded(unit, now, f"a member cannot be bound: {failed.error}", force=True)
+        # Not straight back to a binding that was just refused (a webhook, a missing right): that would be a hot
+        # loop against the API server, and every status write of ours counts as a change.
+        self._back_off(key, now, None)
+
+    def _find_conflicts(self) -> None:
+        """Pods whose binding is in flight, planned onto a node the fresh cache shows overcommitted: a second
+        scheduler bound something there after the plan was made. Checked before each retry."""
+        conflicts = set()
+        for binding in self.binding.values():
+            for pod, bind in [*binding.waiting.items(), *binding.in_flight.items()]:
+                info = self.state.pods.get(pod)
+                if info is not None and info.assumed and self.state.overcommitted(bind.node):
+                    conflicts.add((pod, bind.node))
+        self.conflicts = conflicts
+        for binding in list(self.binding.values()):
+            stuck = [pod for pod, bind in binding.waiting.items() if (pod, bind.node) in conflicts]
+            if stuck:
+                pod, node = stuck[0], binding.waiting[stuck[0]].node
+                message = f"node {node} filled up (another scheduler's pod) while {pod} waited to bind there"
+                self._hand_back(binding, Failed(binding.key, tuple(stuck), message, permanent=False), self.clock())
+
+    def _release_if_stranded(self, unit: Unit, now: float, why: str, *, force: bool = False) -> None:
+        """A gang left part-bound (a restart mid-binding, bindings that kept failing) whose rest can no longer
+        join it: its bound pods hold capacity for a gang that cannot run, so release them, and the gang is
+        placed whole again once they are back. Only pods a controller recreates are deleted (a bare pod would be
+        lost: it stays, and the PodGroup says why). A gang that ran before (a member replaced) is never undone.
+        """
+        group = unit.group
+        if group is None or not (0 < unit.bound < unit.min_count or (force and unit.bound)):
+            return
+        phase = group.status.phase if group.status else None
+        if phase in (PodGroupPhase.RUNNING, PodGroupPhase.SUCCEEDED, PodGroupPhase.FAILED):
+            return  # it ran: a lost member is replaced in place, the gang is not undone
+        if now - self.released.get(unit.key, -RELEASE_INTERVAL_S) < RELEASE_INTERVAL_S:
+            return  # the deletions are on their way
+        self.released[unit.key] = now
+        bound = [m for m in self.state.members(unit.key) if m.node and not m.assumed and m.holds_capacity]
+        owned = [m for m in bound if controller_of(m.pod.metadata) is not None]
+        kept = len(bound) - len(owned)
+        message = (
+            f"{len(bound)} bound pod(s) of {unit.min_count} cannot be joined by the rest ({why}): releasing "
+            f"{len(owned)} (their controllers recreate them)"
+            + (f"; {kept} without a controller stay bound" if kept else "")
+        )
+        log.warning("partial gang released", unit=unit.key, released=len(owned), kept=kept)
+        self.outbox.add(PostEvent(group_ref(unit.key, group.metadata.uid), "Warning", "GangReleased", message))
+        for member in owned:
+            self.outbox.add(Release(unit.key, member.key, member.uid, message))
+
+    # Bookkeeping --------------------------------------------------------------------------------------------
+
+    def _uid(self, pod: str) -> str:
+        info = self.state.pods.get(pod)
+        return info.uid if info is not None else ""
+
+    def _group_uid(self, key: str) -> str | None:
+        group = self.state.groups.get(key)
+        return group.metadata.uid if group is not None else None
+
+    def _prune(self) -> None:
+        """Forget units, pods and objects that no longer exist, so a long-running scheduler stays small."""
+        live = self.state.pods.keys() | self.state.groups.keys()
+        tables: list[dict[str, object]] = [self.last, self.backoff, self.released, self.replans, self.disrupted]  # type: ignore[list-item]
+        for table in tables:
+            for key in [k for k in table if k not in live]:
+                del table[key]
+        self.reporter.prune()

@@ -1,0 +1,142 @@
+"""What users read: PodGroup status, PodScheduled=False on pods that wait, FailedScheduling events.
+
+A status is written only when it differs from what the cluster shows (the watched object) and from what is
+already on its way; one write per PodGroup at a time, the newest one next. Only groups something happened to
+are looked at: decided in the pass, their members or object changed (the cache marks them), or a write the
+watch has not shown yet. Throttled, so a gang of 512 pods arriving one by one does not cost 512 status
+writes: a group's status is written at most once per STATUS_INTERVAL_S unless its phase changes, and a group
+held back is looked at again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from scheduler.api.meta import Condition
+from scheduler.api.podgroup import ScheduledReason
+from scheduler.engine.cycle import Decision
+from scheduler.engine.effects import Done, Outbox, Outcome, PostEvent, SetPodCondition, WriteStatus, group_ref, pod_ref
+from scheduler.engine.state import ClusterState
+from scheduler.engine.status import comparable, pod_group_status
+
+STATUS_INTERVAL_S = 1.0  # per PodGroup, unless its phase changes
+EVENT_INTERVAL_S = 10.0  # per object
+WATCH_LAG_S = 5.0  # a status sent this long ago that the watch still does not show is sent again
+# Decisions worth a PodScheduled=False condition and a FailedScheduling event (not "waiting for pods 3/4").
+EXPLAINED = frozenset({ScheduledReason.UNSCHEDULABLE, ScheduledReason.SCHEDULER_ERROR})
+
+
+class Reporter:
+    def __init__(self, state: ClusterState, outbox: Outbox, capacity: Callable[[str], object]) -> None:
+        self.state, self.outbox, self.capacity = state, outbox, capacity
+        self.written: dict[str, dict[str, Any]] = {}  # group -> summary of the last status sent
+        self.written_at: dict[str, float] = {}
+        self.in_flight: set[str] = set()  # groups with a status write out
+        self.queued: dict[str, Mapping[str, Any]] = {}  # group -> the newest status, behind the one in flight
+        self.pod_messages: dict[str, str] = {}
+        self.conditions: dict[str, int] = {}  # pod -> condition writes in flight
+        self.evented: dict[str, tuple[str, float]] = {}
+        self.later: set[str] = set()  # groups to look at again on the next pass
+
+    def writing_conditions(self) -> set[str]:
+        """Pods with a PodScheduled=False write out: their binding waits, or the write could land after it."""
+        return set(self.conditions)
+
+    def report(
+        self,
+        now: float,
+        decided: set[str],
+        last: Mapping[str, Decision],
+        preempting: set[str],
+        disrupted: Mapping[str, str],
+    ) -> None:
+        groups = self.state.groups
+        wanted = decided | self.state.touched | self.later
+        self.state.touched = set()
+        self.later = set()
+        for key in sorted(wanted):
+            group = groups.get(key)
+            if group is None:
+                continue
+            capacity = self.capacity(key)
+            status = pod_group_status(
+                self.state,
+                key,
+                group,
+                last.get(key),
+                key in preempting,
+                disrupted.get(key),
+                capacity if isinstance(capacity, Condition) else None,
+            )
+            summary = comparable(status)
+            shown = comparable(group.status.to_wire()) if group.status is not None else None
+            if summary == shown:
+                continue
+            if summary == self.written.get(key) and now - self.written_at.get(key, now) < WATCH_LAG_S:
+                self.later.add(key)  # sent: the watch has not shown it yet
+                continue
+
+            previous = self.written.get(key) or shown or {}
+            phase_changed = previous.get("phase") != summary.get("phase")
+            if not phase_changed and now - self.written_at.get(key, float("-inf")) < STATUS_INTERVAL_S:
+                self.later.add(key)  # a later pass writes the newest
+                continue
+            self.written[key], self.written_at[key] = summary, now
+            if key in self.in_flight:
+                self.queued[key] = status
+            else:
+                self.in_flight.add(key)
+                self.outbox.add(WriteStatus(key, status))
+            decision = last.get(key)
+            if decision is not None and decision.reason in EXPLAINED and self._due(key, decision.message, now):
+                self.outbox.add(
+                    PostEvent(group_ref(key, group.metadata.uid), "Warning", "FailedScheduling", decision.message)
+                )
+        for key, decision in [(k, last[k]) for k in decided if k in last]:
+            if decision.reason not in EXPLAINED or key in preempting:
+                continue
+            for pod in decision.unit.pending:
+                info = self.state.pods.get(pod.key)
+                if info is None or info.node is not None or self.pod_messages.get(pod.key) == decision.message:
+                    continue
+                self.pod_messages[pod.key] = decision.message
+                reason = "SchedulerError" if decision.reason is ScheduledReason.SCHEDULER_ERROR else "Unschedulable"
+                condition = {"type": "PodScheduled", "status": "False", "reason": reason, "message": decision.message}
+                self.conditions[pod.key] = self.conditions.get(pod.key, 0) + 1
+                self.outbox.add(SetPodCondition(pod.key, condition))
+                if decision.unit.group is None and self._due(pod.key, decision.message, now):
+                    ref = pod_ref(pod.key, info.uid)
+                    self.outbox.add(PostEvent(ref, "Warning", "FailedScheduling", decision.message))
+
+    def done(self, done: Done) -> None:
+        effect = done.effect
+        if isinstance(effect, SetPodCondition):
+            left = self.conditions.get(effect.pod, 1) - 1
+            if left:
+                self.conditions[effect.pod] = left
+            else:
+                self.conditions.pop(effect.pod, None)
+            if done.outcome is not Outcome.OK and self.pod_messages.get(effect.pod) == effect.condition.get("message"):
+                del self.pod_messages[effect.pod]  # not written: write it again on the next look
+        elif isinstance(effect, WriteStatus):
+            self.in_flight.discard(effect.group)
+            if done.outcome is not Outcome.OK:
+                self.written.pop(effect.group, None)  # try again next pass
+            if (queued := self.queued.pop(effect.group, None)) is not None:
+                self.in_flight.add(effect.group)
+                self.outbox.add(WriteStatus(effect.group, queued))
+
+    def _due(self, key: str, message: str, now: float) -> bool:
+        """An event per object when its message changes, at most every EVENT_INTERVAL_S (kube aggregates too)."""
+        last_message, last_time = self.evented.get(key, ("", float("-inf")))
+        if message == last_message or now - last_time < EVENT_INTERVAL_S:
+            return False
+        self.evented[key] = (message, now)
+        return True
+
+    def prune(self) -> None:
+        live = self.state.pods.keys() | self.state.groups.keys()
+        for table in (self.pod_messages, self.evented, self.written, self.written_at, self.queued):
+            for key in [k for k in table if k not in live]:
+                del table[key]

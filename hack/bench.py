@@ -11,7 +11,14 @@ import runpy
 import sys
 from pathlib import Path
 
-BENCHES = ["bench_placement.py", "bench_preemption.py", "bench_e2e.py", "bench_side_by_side.py", "bench_load.py"]
+BENCHES = [
+    "bench_placement.py",
+    "bench_preemption.py",
+    "bench_e2e.py",
+    "bench_side_by_side.py",
+    "bench_load.py",
+    "bench_latency.py",
+]
 
 if __name__ == "__main__":
     here = Path(__file__).resolve().parent

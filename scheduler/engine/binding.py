@@ -111,7 +111,7 @@ def bound(binding: Binding, done: Done, now: float, conflicted: set[tuple[str, s
     if now - binding.started >= BIND_RETRY_S:
         return Failed(binding.key, (bind.pod,), binding.failure, permanent=False)
     binding.waiting[bind.pod] = bind
-    if not binding.in_flight:  # one backoff per round of retries, not per pod
+    if binding.retry_at <= now:  # the first failure of a round sets its retry time; the others share it
         binding.retry_at = now + binding.delay
         binding.delay = min(binding.delay * 2, MAX_RETRY_DELAY_S)
     return None

@@ -49,8 +49,13 @@ class OperatorProcess:
         raise TimeoutError(f"operator never logged {marker!r}:\n{self.log_tail()}")
 
     def wait_ready(self, within: float = 60.0) -> None:
+        """Leading, and every first listing in (/readyz): from then on it decides on the whole cluster."""
+        started = time.monotonic()
         self.wait_for("became leader", within)
-        time.sleep(1.0)  # let the initial listings land
+        while http_status(f"{self.metrics_url}/readyz") != 200:
+            if time.monotonic() - started > within or self.proc.poll() is not None:
+                raise TimeoutError(f"operator never ready:\n{self.log_tail()}")
+            time.sleep(0.05)
 
     def kill(self) -> None:
         self.proc.kill()
@@ -71,11 +76,14 @@ class OperatorProcess:
 
 
 def http_status(url: str) -> int:
+    """The status of a GET; 0 when nothing answers yet."""
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return exc.code
+    except OSError:
+        return 0
 
 
 def http_text(url: str) -> str:

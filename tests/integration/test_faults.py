@@ -12,7 +12,7 @@ import contextlib
 import random
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from tests.integration.operator_harness import (
     VERSION,
     OperatorProcess,
     api_client_for,
+    eventually,
     http_status,
     kubelet,
     make_nodes,
@@ -227,6 +228,23 @@ async def phases_become(api: client.ApiClient, namespace: str, expected: dict[st
         await asyncio.sleep(0.5)
 
 
+def waiting_for_class(
+    api: client.ApiClient, namespace: str, groups: list[str], priority_class: str
+) -> Callable[[], Awaitable[bool]]:
+    """Every named PodGroup says it waits for its priority class (status writes fail and are retried)."""
+    objects: Any = client.CustomObjectsApi(api)
+
+    async def check() -> bool:
+        listed = await objects.list_namespaced_custom_object(GROUP, VERSION, namespace, "podgroups")
+        messages = {
+            g["metadata"]["name"]: " ".join(c.get("message", "") for c in g.get("status", {}).get("conditions", []))
+            for g in listed["items"]
+        }
+        return all(f"priority class {priority_class!r} not found" in messages.get(name, "") for name in groups)
+
+    return check
+
+
 def random_gangs(rng: random.Random, prefix: str, count: int) -> list[Gang]:
     return [Gang(f"{prefix}{i}", size=rng.randint(2, 8), gpus=rng.choice((1, 2, 4))) for i in range(count)]
 
@@ -371,7 +389,10 @@ async def test_under_api_faults_preemption_evicts_whole_gangs_and_binds_whole_ga
         # groups' priority class comes last, so both become ready in the same scheduling pass (and must not both
         # be given the room of the same victims).
         await create_gangs(api_client, namespace, pool, scheduler, highs)
-        await asyncio.sleep(1.5)
+        await eventually(
+            waiting_for_class(api_client, namespace, [g.name for g in highs], high),
+            what="both high gangs waiting for their priority class",
+        )
         await scheduling.create_priority_class({"metadata": {"name": high}, "value": 1000})
         after, longest = await settle(api_client, namespace, nodes, lows + highs, within=30)
         assert all(after.bound(g) == g.size for g in highs)
@@ -391,7 +412,12 @@ async def test_a_leader_keeps_its_lease_when_connections_to_the_server_drop(
             events: list[str] = []
             task = asyncio.create_task(elector.run(lambda: events.append("led"), lambda: events.append("lost")))
             try:
-                await asyncio.sleep(6.0)
+                # Long enough to matter: at least five dropped connections, and still leading all along.
+                async def dropped_five() -> bool:
+                    assert not task.done(), f"the election stopped: {task.exception() if task.done() else ''}"
+                    return proxy.counts().get("drop", 0) >= 5
+
+                await eventually(dropped_five, within=60, what="five dropped connections")
                 assert not task.done(), f"the election stopped: {task.exception() if task.done() else ''}"
             finally:
                 task.cancel()

@@ -25,6 +25,7 @@ from tests.integration.operator_harness import (
 
 SCHEDULER = "phalanx-ha"  # its own lease, apart from the other modules' operator
 LEASE_SECONDS = 3
+LEASE_NAMESPACE = "default"  # the operator's default outside a cluster (no POD_NAMESPACE)
 
 
 @pytest.fixture
@@ -34,6 +35,19 @@ async def namespace(api_client: client.ApiClient) -> AsyncIterator[str]:
     await core.create_namespace({"metadata": {"name": name}})
     async with kubelet(api_client, name):
         yield name
+
+
+async def renewed_twice(api: client.ApiClient, namespace: str, name: str, within: float = 60.0) -> None:
+    coordination: Any = client.CoordinationV1Api(api)
+    seen: list[Any] = []
+
+    async def renewals() -> bool:
+        lease = await coordination.read_namespaced_lease(name, namespace)
+        if not seen or lease.spec.renew_time != seen[-1]:
+            seen.append(lease.spec.renew_time)
+        return len(seen) >= 3
+
+    await eventually(renewals, within=within, what="the leader renewing its lease twice")
 
 
 def start(apiserver: ApiServer, folder: Path, name: str) -> OperatorProcess:
@@ -49,7 +63,9 @@ async def test_one_replica_schedules_and_a_standby_takes_over_when_it_dies(
         leader.wait_ready()
         standby = start(apiserver, tmp_path, "b")
         standby.wait_for("phalanx starting")
-        await asyncio.sleep(2 * LEASE_SECONDS)  # the standby campaigns meanwhile and must not win
+        # The signal that the standby had its chances: the leader renews the lease twice more while the standby
+        # is up and campaigning (it retries every few seconds); the lease never lapsed, so it must not have won.
+        await renewed_twice(api_client, LEASE_NAMESPACE, SCHEDULER)
         assert "became leader" not in standby.log_path.read_text()
         assert http_status(f"{leader.metrics_url}/readyz") == 200
         assert http_status(f"{standby.metrics_url}/readyz") == 200  # synced: ready, so a rollout can proceed

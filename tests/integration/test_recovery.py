@@ -205,7 +205,9 @@ async def test_a_preemption_cut_short_by_a_crash_ends_with_the_preemptor_bound_a
         assert not any((await bound(api_client, namespace, "high-")).values())
         second = _operator(apiserver.kubeconfig_path, tmp_path / "second.log")
         try:
-            await asyncio.sleep(2)
+            # The signal: the restarted operator has decided the preemptor (again preempting the Terminating
+            # victims); it must still not bind it while they hold the nodes.
+            await asyncio.to_thread(second.wait_for, "preempting")
             assert not any((await bound(api_client, namespace, "high-")).values())  # victims still there
             finalize = True
             await eventually(

@@ -188,3 +188,21 @@ def test_a_pod_that_waits_gets_its_condition_before_any_binding_of_it_is_sent() 
     assert conditions
     assert conditions[0].condition["reason"] == "Unschedulable"
     assert engine.reporter.writing_conditions() == {"ml/p"}
+
+
+def test_failures_answered_one_by_one_are_retried_together_after_one_delay_not_at_once() -> None:
+    state = cluster(*(pod(f"g-{i}", group="g") for i in range(3)), groups=(group("g", 3),))
+    engine, clock, port = engine_for(state)
+    for i in range(3):
+        port.refuse[f"ml/g-{i}"] = Outcome.TRANSIENT
+    effects = engine.step()
+    for effect in effects:  # the answers come back one at a time, as they do from the API server
+        engine.done(port.answer(effect))
+        port.asked.append(effect)
+    resent = [e for e in [*engine.outbox.effects, *engine.step()] if isinstance(e, Bind)]
+    assert resent == []  # nothing re-sent before the delay (it was a hot loop against the API server)
+    assert len(port.of(Bind)) == 3
+    clock.now += 1.0
+    port.refuse.clear()
+    run(engine, port, passes=2)
+    assert len(port.of(Bind)) == 6

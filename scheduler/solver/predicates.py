@@ -9,6 +9,7 @@ test server) still gets the taint's meaning here.
 
 from __future__ import annotations
 
+from scheduler.solver.labels import operator_holds
 from scheduler.solver.problem import Requirement, Signature, Toleration
 from scheduler.solver.volumes import volume_reason
 from scheduler.topology.nodes import NodeInfo, TaintInfo
@@ -51,26 +52,7 @@ def _requirement_matches(req: Requirement, node: NodeInfo) -> bool:
         value: str | None = node.name
     else:
         value = node.labels.get(req.key)
-    match req.operator:
-        case "In":
-            return value is not None and value in req.values
-        case "NotIn":
-            return value is None or value not in req.values
-        case "Exists":
-            return value is not None
-        case "DoesNotExist":
-            return value is None
-        case "Invalid":
-            return False
-        case "Gt" | "Lt":
-            if value is None or len(req.values) != 1:
-                return False
-            try:
-                have, want = int(value), int(req.values[0])
-            except ValueError:
-                return False
-            return have > want if req.operator == "Gt" else have < want
-    return False
+    return operator_holds(req.operator, value, req.values)  # "Invalid" (did not parse) matches nothing
 
 
 def term_matches(term: tuple[Requirement, ...], node: NodeInfo) -> bool:

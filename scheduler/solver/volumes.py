@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from scheduler.api.storage import GA_LABEL, TOPOLOGY_LABELS
+from scheduler.solver.labels import operator_holds
 from scheduler.topology.nodes import NodeInfo
 
 REASON_NODE_CONFLICT = "node(s) had volume node affinity conflict"
@@ -108,27 +109,7 @@ def _matches_terms(terms: NodeTerms, labels: Mapping[str, str]) -> bool:
 
 
 def _matches(req: NodeRequirement, labels: Mapping[str, str]) -> bool:
-    if req.field:
-        return False
-    value = labels.get(req.key)
-    match req.operator:
-        case "In":
-            return value is not None and value in req.values
-        case "NotIn":
-            return value is None or value not in req.values
-        case "Exists":
-            return value is not None
-        case "DoesNotExist":
-            return value is None
-        case "Gt" | "Lt":
-            if value is None or len(req.values) != 1:
-                return False
-            try:
-                have, want = int(value), int(req.values[0])
-            except ValueError:
-                return False
-            return have > want if req.operator == "Gt" else have < want
-    return False
+    return not req.field and operator_holds(req.operator, labels.get(req.key), req.values)
 
 
 def _matches_topology(terms: TopologyTerms, labels: Mapping[str, str]) -> bool:

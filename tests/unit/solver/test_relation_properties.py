@@ -17,9 +17,8 @@ from scheduler.solver.problem import Gang, SolverParams, gang_from_pods
 from scheduler.solver.relations import HostPort, PodTerm, Selector
 from scheduler.solver.validate import validate_plan, validate_preemption
 from scheduler.solver.victims import Candidates, VictimPod, VictimUnit, eligible
-from scheduler.topology.capacity import Capacity
 from scheduler.topology.nodes import NodeInfo
-from tests.builders import HOST, RACK, ZONE, make_node, snapshot
+from tests.builders import HOST, RACK, ZONE, make_node, occupied
 
 PARAMS = SolverParams(time_limit_s=10, num_workers=1)
 KEYS = [HOST, ZONE, RACK]
@@ -115,16 +114,6 @@ def neighbourhoods(draw: st.DrawFn, nodes: list[NodeInfo]) -> tuple[Neighbours, 
         neighbours.add(ExistingPod(key, node, "ml", {"app": app}, anti, ports))
         units.append(VictimUnit(key, draw(st.integers(0, 5)), (VictimPod(key, node, {"cpu": 1000, "pods": 1}),)))
     return neighbours, units
-
-
-def occupied(nodes: list[NodeInfo], units: list[VictimUnit]) -> Capacity:
-    used: dict[str, dict[str, int]] = {}
-    for unit in units:
-        for pod in unit.pods:
-            per_node = used.setdefault(pod.node, {})
-            for resource, amount in pod.requests.items():
-                per_node[resource] = per_node.get(resource, 0) + amount
-    return snapshot(nodes, used)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -134,7 +134,9 @@ def _soft_spread(tree: TopologyTree, neighbours: Neighbours, signature: Signatur
                 counts[partition.ids[i]] += 1
         weight = math.log(partition.size + 2)
         raw += np.where(partition.ids >= 0, counts[np.maximum(partition.ids, 0)] * weight, 0)
-    top, low = float(raw.max(initial=0)), float(raw.min(initial=0))
+    if not len(raw):
+        return raw
+    top, low = float(raw.max()), float(raw.min())
     if top == 0:
         return np.full(len(tree), float(MAX_SCORE))
     result: FloatArray = np.floor(MAX_SCORE * (top + low - raw) / top)

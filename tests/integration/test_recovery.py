@@ -58,13 +58,14 @@ def _operator(kubeconfig: Path, log: Path) -> OperatorProcess:
     return process
 
 
-def _refuse_all_bindings_but(allowed: int) -> Any:
-    """Let the bindings of the first `allowed` pods through and refuse every other pod's (the Job controller
-    names the pods, so which ones is decided by the order they are bound in)."""
+def _refuse_all_bindings_but(allowed: int, namespace: str) -> Any:
+    """Let the bindings of the first `allowed` pods of `namespace` through and refuse every other pod's there
+    (the Job controller names the pods, so which ones is decided by the order they are bound in). Other
+    namespaces pass: pods other modules left behind may be bound by this operator too."""
     passed: set[str] = set()
 
     def refuse(method: str, path: str) -> int | None:
-        if method != "POST" or not path.endswith("/binding"):
+        if method != "POST" or not path.endswith("/binding") or f"/namespaces/{namespace}/" not in path:
             return None
         pod = path.rsplit("/", 2)[-2]
         if pod in passed or len(passed) < allowed:
@@ -90,7 +91,7 @@ async def _crash_with_half_bound(
         GROUP, VERSION, namespace, "podgroups", pod_group_body("g", 4, **RACK_REQUIRED)
     )
     with FaultProxy(apiserver.url, apiserver.ca_path, FaultRates()) as proxy:
-        proxy.refuse = _refuse_all_bindings_but(2)
+        proxy.refuse = _refuse_all_bindings_but(2, namespace)
         kubeconfig = proxy.write_kubeconfig(apiserver.kubeconfig_path, tmp_path / "proxied.kubeconfig")
         first = _operator(kubeconfig, tmp_path / "first.log")
         try:

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import difflib
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from importlib import metadata
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import Progress, TaskID
+from rich.text import Text
 
 from scheduler.cli.logs import configure
-from scheduler.cli.render import comparison_table, decisions_table, render_scenario
+from scheduler.cli.render import comparison_table, decision_reasons, decisions_table, render_scenario
 from scheduler.sim.generate import ARRIVAL
 from scheduler.sim.replay import decide
-from scheduler.sim.report import summarize, write_report
+from scheduler.sim.report import ReportDirError, check_writable, job_classes, summarize_all, write_report
 from scheduler.sim.scenario import Policy, Scenario, ScenarioError, load_scenario
 from scheduler.sim.simulator import SimResult, Simulation
 
@@ -53,13 +55,20 @@ def simulate(
         with _scenario_path(scenario) as path:
             loaded = load_scenario(path)
     except ScenarioError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(code=2) from exc
+        _fail(console, exc)
+    folder = report_dir or Path("reports") / loaded.name
+    # Before the simulation, not after: a big scenario runs for minutes before it has anything to write.
+    try:
+        check_writable(folder)
+    except ReportDirError as exc:
+        _fail(console, exc)
     render_scenario(console, loaded)
     at_start = tuple(p for p in loaded.pods if not float(p.metadata.annotations.get(ARRIVAL, 0) or 0))
     if at_start:
         _, decisions = decide(replace(loaded, pods=at_start))
         console.print(decisions_table(decisions, title="Decisions at t=0 (phalanx, queue order: priority, then age)"))
+        for reason in decision_reasons(decisions):
+            console.print(reason, highlight=False)
         scheduled = [d for d in decisions if d.scheduled]
         pods = sum(len(d.plan.assignments) for d in scheduled if d.plan)
         console.print(f"{len(scheduled)}/{len(decisions)} units scheduled, {pods} pods placed.", highlight=False)
@@ -67,13 +76,20 @@ def simulate(
     try:
         results = _replay(console, loaded, policies)
     except ScenarioError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(code=2) from exc
-    summaries = [summarize(r) for r in results]
+        _fail(console, exc)
+    summaries = summarize_all(results, job_classes(loaded))
     console.print(comparison_table(summaries))
-    folder = report_dir or Path("reports") / loaded.name
-    files = write_report(loaded.name, results, summaries, folder)
-    console.print("Report: " + ", ".join(str(f) for f in files), highlight=False)
+    try:
+        files = write_report(loaded.name, results, summaries, folder)
+    except OSError as exc:
+        _fail(console, exc)
+    console.print("Report: " + ", ".join(str(f) for f in files), highlight=False, markup=False)
+
+
+def _fail(console: Console, exc: Exception) -> NoReturn:
+    """Print the error as it is: a message quoting the user's input (a regex, a list) is not Rich markup."""
+    console.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
+    raise typer.Exit(code=2) from exc
 
 
 def _replay(console: Console, scenario: Scenario, policies: list[Policy]) -> list[SimResult]:
@@ -187,6 +203,12 @@ def version() -> None:
 def _scenario_path(name: str) -> AbstractContextManager[Path]:
     if name in BUNDLED and not Path(name).exists():
         return as_file(files("scheduler.sim").joinpath("scenarios", f"{name}.yaml"))
+    if not Path(name).exists():
+        close = difflib.get_close_matches(name, BUNDLED, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ScenarioError(
+            f"{name}: no such file, and not a bundled scenario (those are: {', '.join(BUNDLED)}){hint}"
+        )
     return as_file(Path(name))
 
 

@@ -1,13 +1,22 @@
-"""Rich tables for the terminal: what a scenario's cluster and gangs look like."""
+"""Rich tables for the terminal: what a scenario's cluster and gangs look like.
+
+Every table fits a 100-column terminal: long cells end in an ellipsis instead of folding into tall columns,
+and long lists stop after a screenful with a count of the rest. Text from the scenario (names, messages) is
+escaped, because a bracket in a user's value would otherwise be read as Rich markup and vanish.
+"""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from scheduler.api.core import Node, Pod
 from scheduler.api.membership import pod_group_of
@@ -23,40 +32,89 @@ if TYPE_CHECKING:
     from scheduler.kube.explain import Explanation
 
 GPU = "nvidia.com/gpu"
+EMPTY = "–"  # a figure that does not exist (no job started, none completed), as opposed to a zero
+CLUSTER_ROWS = 20
+NAME_WIDTH = 28
+
+
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that orders the numbers inside names by value: rack-2 before rack-10."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part)
+
+
+def cap(text: str, width: int) -> str:
+    """`text` cut to `width` characters, the cut shown by an ellipsis."""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def _table(title: str) -> Table:
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+
+
+def _capped_lines(lines: Iterable[str], width: int, limit: int) -> str:
+    items = list(lines)
+    shown = [escape(cap(line, width)) for line in items[:limit]]
+    if len(items) > limit:
+        shown.append(f"… {len(items) - limit} more")
+    return "\n".join(shown)
 
 
 def decisions_table(decisions: list[Decision], title: str = "Decisions (queue order: priority, then age)") -> Table:
-    """One row per scheduling unit, in the order the queue decided them."""
-    table = Table(title=title, title_justify="left")
-    for name in ("Unit", "Priority", "Result", "Placement", "Nodes", "Preempted", "Solver", "Time", "Why"):
-        table.add_column(name, overflow="fold")
+    """One row per scheduling unit, in the order the queue decided them; why a unit waits is in its own list
+    below (`decision_reasons`), as a sentence is too long for a cell."""
+    table = _table(title)
+    table.add_column("Unit", no_wrap=True, max_width=NAME_WIDTH)
+    table.add_column("Priority", justify="right")
+    table.add_column("Result", no_wrap=True)
+    table.add_column("Placement", no_wrap=True, max_width=20)
+    table.add_column("Preempted", no_wrap=True, max_width=24)
+    table.add_column("Solver", no_wrap=True, max_width=22)
+    table.add_column("Time", justify="right", no_wrap=True)
+    waiting = 0
     for decision in decisions:
         plan = decision.plan
-        result = decision.reason.value
         colour = "green" if decision.scheduled else "yellow"
-        solver = (
-            f"{plan.status.value} ({plan.method})" if plan and plan.placed else (plan.status.value if plan else "-")
-        )
+        result = decision.reason.value
+        if not decision.scheduled and decision.message:
+            waiting += 1
+            result += f" ({waiting})"
+        solver = f"{plan.status.value}\n{plan.method}" if plan and plan.placed else (plan.status.value if plan else EMPTY)
         if plan and plan.gap:
             solver += f", gap {plan.gap:.1%}"
+        placement = ""
+        if plan and plan.placed:
+            nodes = len(set(plan.assignments.values()))
+            placement = f"{escape(cap(plan.domain, 20))}\n{nodes} node{'s' if nodes != 1 else ''}"
+        victims = ""
+        if plan and plan.victims:
+            victims = _capped_lines(plan.victims, 24, 3) + f"\n({len(plan.victim_pods)} pods)"
         table.add_row(
-            decision.unit.key,
+            escape(cap(decision.unit.key, NAME_WIDTH)),
             str(decision.unit.priority),
             f"[{colour}]{result}[/]",
-            plan.domain if plan else "",
-            str(len(set(plan.assignments.values()))) if plan and plan.placed else "",
-            "\n".join(plan.victims) + f"\n({len(plan.victim_pods)} pods)" if plan and plan.victims else "",
+            placement,
+            victims,
             solver,
             f"{decision.duration_s * 1000:.1f} ms",
-            "" if decision.scheduled else decision.message,
         )
     return table
 
 
+def decision_reasons(decisions: list[Decision]) -> list[Text]:
+    """Why each unit that was not scheduled waits, numbered as in the Result column of `decisions_table`."""
+    out = []
+    for decision in decisions:
+        if not decision.scheduled and decision.message:
+            line = Text(f"({len(out) + 1}) ", style="yellow")
+            line.append(f"{decision.unit.key}: {decision.message}")
+            out.append(line)
+    return out
+
+
 def render_scenario(console: Console, scenario: Scenario) -> None:
-    console.rule(f"[bold]Scenario {scenario.name}[/]  ({scenario.source})")
+    console.rule(Text.assemble(("Scenario ", "bold"), (scenario.name, "bold"), f"  ({scenario.source})"))
     if scenario.description:
-        console.print(scenario.description, highlight=False)
+        console.print(scenario.description, highlight=False, markup=False)
     console.print(cluster_table(scenario))
     console.print(groups_table(scenario))
     singles = [p for p in scenario.pods if not pod_group_of(p)]
@@ -66,21 +124,25 @@ def render_scenario(console: Console, scenario: Scenario) -> None:
         highlight=False,
     )
     for warning in scenario.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(Text.assemble(("warning: ", "yellow"), warning), highlight=False)
 
 
-def cluster_table(scenario: Scenario) -> Table:
+def cluster_table(scenario: Scenario, limit: int = CLUSTER_ROWS) -> Table:
     """One row per narrowest non-host domain (e.g. rack), with the path above it and its capacity."""
     levels = [lvl for lvl in scenario.topology_levels if lvl != "kubernetes.io/hostname"]
-    table = Table(title="Cluster", title_justify="left")
-    for level in levels:
-        table.add_column(level.rsplit("/", 1)[-1].capitalize())
-    for name in ("Nodes", "Usable", "CPU", "Memory", "GPU", "Taints"):
-        table.add_column(name, justify="right" if name not in ("Taints",) else "left")
     domains: dict[tuple[str, ...], list[Node]] = defaultdict(list)
     for node in scenario.nodes:
         domains[tuple(node.metadata.labels.get(level, "-") for level in levels)].append(node)
-    for path, nodes in sorted(domains.items()):
+    more = max(0, len(domains) - limit)
+    title = "Cluster" + (f" (first {limit} of {len(domains)} {_plural(levels)})" if more else "")
+    table = _table(title)
+    for level in levels:
+        table.add_column(level.rsplit("/", 1)[-1].capitalize(), no_wrap=True, max_width=18)
+    for name in ("Nodes", "Usable", "CPU", "Memory", "GPU"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("Taints", no_wrap=True, max_width=30)
+    ordered = sorted(domains.items(), key=lambda item: tuple(natural_key(part) for part in item[0]))
+    for path, nodes in ordered[:limit]:
         totals: dict[str, int] = defaultdict(int)
         for node in nodes:
             for resource, amount in node.allocatable().items():
@@ -88,24 +150,37 @@ def cluster_table(scenario: Scenario) -> Table:
         usable = sum(n.ready and not n.spec.unschedulable for n in nodes)
         taints = sorted({f"{t.key}={t.value}:{t.effect.value}" for n in nodes for t in n.spec.taints})
         table.add_row(
-            *path,
+            *(escape(cap(part, 18)) for part in path),
             str(len(nodes)),
-            f"{usable}" + (f" ({len(nodes) - usable} cordoned/NotReady)" if usable < len(nodes) else ""),
+            f"{usable}" + (f" ({len(nodes) - usable} off)" if usable < len(nodes) else ""),
             format_scheduler_units("cpu", totals["cpu"]),
             format_scheduler_units("memory", totals["memory"]),
             str(totals.get(GPU, 0)),
-            ", ".join(taints),
+            _capped_lines(taints, 30, 2),
         )
+    if more:
+        rest = [n for _, nodes in ordered[limit:] for n in nodes]
+        table.add_row(f"… {more} more", *([""] * (len(levels) - 1)), str(len(rest)), *([""] * 5))
     return table
+
+
+def _plural(levels: list[str]) -> str:
+    return (levels[-1].rsplit("/", 1)[-1] + "s") if levels else "domains"
 
 
 def groups_table(scenario: Scenario, limit: int = 15) -> Table:
     classes = priority_class_values(list(scenario.priority_classes))
     more = max(0, len(scenario.pod_groups) - limit)
-    title = "Pod groups" + (f" (first {limit} of {len(scenario.pod_groups)})" if more else "")
-    table = Table(title=title, title_justify="left")
-    for name in ("Group", "From", "Policy", "Pods", "Priority", "Topology", "Disruption", "Per-pod requests", "State"):
-        table.add_column(name, overflow="fold")
+    title = "Pod groups" + (f" (first {limit} of {len(scenario.pod_groups)}, by arrival)" if more else "")
+    table = _table(title)
+    table.add_column("Group", no_wrap=True, max_width=NAME_WIDTH)
+    table.add_column("From", no_wrap=True)
+    table.add_column("Policy", no_wrap=True)
+    table.add_column("Pods", no_wrap=True)
+    table.add_column("Priority", justify="right", no_wrap=True)
+    table.add_column("Topology", no_wrap=True, max_width=22)
+    table.add_column("Preempted", no_wrap=True)
+    table.add_column("Per-pod requests", no_wrap=True, max_width=26)
 
     def arrival(group: PodGroup) -> float:
         times = [float(p.metadata.annotations.get(ARRIVAL, 0) or 0) for p in scenario.pods_of(group)]
@@ -116,28 +191,31 @@ def groups_table(scenario: Scenario, limit: int = 15) -> Table:
         pods = scenario.pods_of(group)
         policy = group.spec.scheduling_policy
         priority = group_priority(group.spec, classes, pods)
-        topology = ", ".join(
-            f"{c.mode.value} {c.key.rsplit('/', 1)[-1]}" for c in group.spec.scheduling_constraints.topology
-        )
+        topology = [
+            f"{c.mode.value.lower()[:3]} {c.key.rsplit('/', 1)[-1]}"
+            for c in group.spec.scheduling_constraints.topology
+        ]
         ref = group.spec.workload_ref
         table.add_row(
-            f"{group.metadata.namespace}/{group.metadata.name}",
-            f"Workload {ref.workload_name}" if ref else "PodGroup",
-            f"gang, minCount {policy.gang.min_count}" if policy.gang else "basic",
-            f"{len(pods)}/{policy.min_count}",
-            "[red]unknown class[/]" if priority is None else str(priority),
-            topology or "-",
-            group.spec.disruption_mode.value,
-            _signatures(pods),
+            escape(cap(f"{group.metadata.namespace}/{group.metadata.name}", NAME_WIDTH)),
+            "Workload" if ref else "PodGroup",
+            f"gang {policy.gang.min_count}" if policy.gang else "basic",
             _state(len(pods), policy.min_count),
+            "[red]unknown class[/]" if priority is None else str(priority),
+            escape(cap(", ".join(topology), 22)) or "-",
+            "whole" if group.spec.disruption_mode.value == "PodGroup" else "by pod",
+            _signatures(pods),
         )
     return table
 
 
 def _state(present: int, needed: int) -> str:
     if present >= needed:
-        return "[green]ready to schedule[/]"
-    return f"[yellow]waiting for pods {present}/{needed}[/]"
+        return f"[green]{present}/{needed}[/]"
+    return f"[yellow]{present}/{needed} waiting[/]"
+
+
+_SHORT = {"cpu": "cpu", "memory": "", GPU: "gpu"}
 
 
 def _signatures(pods: list[Pod]) -> str:
@@ -145,42 +223,76 @@ def _signatures(pods: list[Pod]) -> str:
     for pod in pods:
         requests = pod.requests()
         shape = " ".join(
-            f"{name.rsplit('/', 1)[-1]}={format_scheduler_units(name, amount)}"
+            f"{format_scheduler_units(name, amount)}{_SHORT[name]}"
+            if name in _SHORT
+            else f"{name.rsplit('/', 1)[-1]}={format_scheduler_units(name, amount)}"
             for name, amount in sorted(requests.items())
             if name != "pods"
         )
         counts[shape] += 1
-    return "\n".join(f"{count} x {shape}" for shape, count in counts.items()) or "-"
+    return _capped_lines((f"{count} x {shape}" for shape, count in counts.items()), 26, 3) or "-"
 
 
 def comparison_table(summaries: list[Summary]) -> Table:
-    """Policies side by side on the same trace."""
-    table = Table(title="Policies on the same trace", title_justify="left")
-    table.add_column("Metric")
+    """Policies side by side on the same trace, every time average over the same window."""
+    window = summaries[0] if summaries else None
+    title = "Policies on the same trace"
+    if window is not None:
+        title += f", time averages over 0–{_duration(window.window_s)} ({window.window_basis})"
+    table = _table(title)
+    table.add_column("Metric", no_wrap=True, max_width=44)
     for summary in summaries:
-        table.add_column(summary.policy, justify="right")
+        table.add_column(escape(summary.policy), justify="right", no_wrap=True)
     resource = summaries[0].resource.rsplit("/", 1)[-1].upper() if summaries else ""
     rows: list[tuple[str, Callable[[Summary], str]]] = [
-        ("jobs started / completed / never", lambda s: f"{s.started} / {s.completed} / {s.never_started}"),
-        ("mean wait until running", lambda s: _duration(s.mean_wait_s)),
-        ("p95 wait until running", lambda s: _duration(s.p95_wait_s)),
-        (f"{resource} allocated (time average)", lambda s: f"{s.utilisation:.1%}"),
-        (f"{resource} held by running jobs", lambda s: f"{s.useful_utilisation:.1%}"),
+        ("jobs started / completed / never started", lambda s: f"{s.started} / {s.completed} / {s.never_started}"),
+        ("wait until running p50 / p95", lambda s: _pair(s.p50_wait_s, s.p95_wait_s, _duration)),
+    ]
+    classes = [c.priority_class for c in summaries[0].waits_by_class] if summaries else []
+    for index, name in enumerate(classes):
+        rows.append((f"  {cap(name, 26)}: p50 / p95", lambda s, i=index: _class_waits(s, i)))
+    useful = f"{resource} held by running jobs (useful)"
+    rows += [
+        (f"{resource} allocated (time average)", lambda s: _share(s, s.utilisation)),
+        (useful, lambda s: _share(s, s.useful_utilisation)),
         (f"{resource}-hours held by partial gangs", lambda s: f"{s.partial_hours:,.1f}"),
         ("preemptions / victim pods", lambda s: f"{s.preemptions} / {s.victim_pods}"),
         (f"{resource}-hours of work lost to preemption", lambda s: f"{s.lost_hours:,.1f}"),
-        ("multi-pod jobs in one rack / block", lambda s: f"{s.one_rack:.0%} / {s.one_block:.0%}"),
-        ("decision time p50 / p99", lambda s: f"{s.decision_p50_ms:.1f} / {s.decision_p99_ms:.1f} ms"),
-        ("makespan", lambda s: _duration(s.makespan_s)),
+        ("multi-pod jobs in one rack / block", lambda s: _pair(s.one_rack, s.one_block, lambda x: f"{x:.0%}")),
+        ("solver time p50 / p99", lambda s: _pair(s.decision_p50_ms, s.decision_p99_ms, _ms)),
+        ("makespan (last job completion)", lambda s: _duration(s.makespan_s)),
     ]
     if any(s.provision_requests for s in summaries):
         rows.append(("capacity requests / nodes added", lambda s: f"{s.provision_requests} / {s.nodes_added}"))
     for label, cell in rows:
-        table.add_row(label, *(cell(s) for s in summaries))
+        table.add_row(escape(label), *(cell(s) for s in summaries))
     return table
 
 
-def _duration(seconds: float) -> str:
+def _class_waits(summary: Summary, index: int) -> str:
+    if index >= len(summary.waits_by_class):
+        return EMPTY
+    waits = summary.waits_by_class[index]
+    return _pair(waits.p50_s, waits.p95_s, _duration)
+
+
+def _share(summary: Summary, value: float) -> str:
+    return f"{value:.1%}" if summary.window_s > 0 else EMPTY
+
+
+def _pair(first: float | None, second: float | None, fmt: Callable[[float], str]) -> str:
+    if first is None and second is None:
+        return EMPTY
+    return f"{EMPTY if first is None else fmt(first)} / {EMPTY if second is None else fmt(second)}"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f} ms"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return EMPTY
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:

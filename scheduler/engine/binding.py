@@ -49,6 +49,7 @@ class Failed:
     pods: tuple[str, ...]
     error: str
     permanent: bool
+    conflict: bool = False  # another scheduler filled the node: said on the group as BindConflict
 
 
 def start(decision: Decision, uids: dict[str, str], claims: list[tuple[str, str]], now: float) -> Binding:
@@ -107,7 +108,7 @@ def bound(binding: Binding, done: Done, now: float, conflicted: set[tuple[str, s
         return Failed(binding.key, (bind.pod,), binding.failure, permanent=True)
     if (bind.pod, bind.node) in conflicted:
         message = f"node {bind.node} filled up (another scheduler's pod) while {bind.pod} waited to bind there"
-        return Failed(binding.key, (bind.pod,), message, permanent=False)
+        return Failed(binding.key, (bind.pod,), message, permanent=False, conflict=True)
     if now - binding.started >= BIND_RETRY_S:
         return Failed(binding.key, (bind.pod,), binding.failure, permanent=False)
     binding.waiting[bind.pod] = bind

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 import structlog
 
-from scheduler.api.controllers import controller_of
-from scheduler.api.podgroup import PodGroupPhase, ScheduledReason
+from scheduler.api.podgroup import ScheduledReason
 from scheduler.engine import binding as cycle
 from scheduler.engine.binding import Binding, Failed
 from scheduler.engine.cycle import Decision, EngineConfig, Scheduler
@@ -46,6 +44,8 @@ from scheduler.engine.effects import (
     group_ref,
     pod_ref,
 )
+from scheduler.engine.observer import Observer, Quiet
+from scheduler.engine.release import stranded_release
 from scheduler.engine.reporting import Reporter
 from scheduler.engine.state import ClusterState
 from scheduler.engine.storage import claims_to_select
@@ -56,27 +56,6 @@ MAX_BACKOFF_S = 60.0
 RELEASE_INTERVAL_S = 30.0  # a released gang's deletions get this long before it is released again
 MAX_REPLANS = 3  # permanent binding failures a gang is placed again after, before it is released
 NOMINATION_TIMEOUT_S = 300.0
-
-
-class Observer(Protocol):
-    """What the engine tells metrics (kube/metrics.py implements it; the simulator may ignore it)."""
-
-    def observe(self, decision: Decision) -> None: ...
-
-    def pending(self, active_units: int, active_pods: int, backoff_units: int, backoff_pods: int) -> None: ...
-
-    def bind_errors_seen(self, count: int) -> None: ...
-
-
-class _Quiet:
-    def observe(self, decision: Decision) -> None:
-        pass
-
-    def pending(self, active_units: int, active_pods: int, backoff_units: int, backoff_pods: int) -> None:
-        pass
-
-    def bind_errors_seen(self, count: int) -> None:
-        pass
 
 
 @dataclass
@@ -99,7 +78,7 @@ class Engine:
     state: ClusterState
     config: EngineConfig
     clock: Callable[[], float]
-    observer: Observer = field(default_factory=_Quiet)
+    observer: Observer = field(default_factory=Quiet)
     nomination_timeout_s: float = NOMINATION_TIMEOUT_S
     capacity_condition: Callable[[str], object] = lambda key: None  # the provisioner's condition, per unit
     outbox: Outbox = field(default_factory=Outbox)
@@ -189,15 +168,14 @@ class Engine:
         return self.outbox.take()
 
     def next_wakeup(self) -> float | None:
-        """When a pass is due with nothing new (a retry, a backoff expiring, a nomination's deadline)."""
+        """When a pass is next due with nothing new (a retry, a backoff expiring, a nomination's deadline).
+        Only times still ahead count: what was due has been looked at by the pass just run, and what waits on an
+        answer (a condition write holding a binding back) is woken by the answer."""
+        now = self.clock()
         times = [b.retry_at for b in self.binding.values() if b.waiting]
         times += [b.retry_at for b in self.backoff.values()]
         times += [n.deadline for n in self.nominations.values()]
-        return min(times, default=None)
-
-    def busy(self) -> bool:
-        """Work in flight the pass must come back to (bindings, nominations)."""
-        return bool(self.binding or self.nominations)
+        return min((t for t in times if t > now), default=None)
 
     # Decisions ----------------------------------------------------------------------------------------------
 
@@ -351,7 +329,7 @@ class Engine:
         for pod in unbound:
             self.state.forget(pod)
         log.warning("bindings failed, placing those pods again", unit=key, pods=len(unbound), error=failed.error)
-        if "filled up" in failed.error:
+        if failed.conflict:
             self.outbox.add(PostEvent(group_ref(key, self._group_uid(key)), "Warning", "BindConflict", failed.error))
         unit = replace(
             binding.decision.unit, pending=tuple(p for p in binding.decision.unit.pending if p.key in unbound)
@@ -382,35 +360,17 @@ class Engine:
             if stuck:
                 pod, node = stuck[0], binding.waiting[stuck[0]].node
                 message = f"node {node} filled up (another scheduler's pod) while {pod} waited to bind there"
-                self._hand_back(binding, Failed(binding.key, tuple(stuck), message, permanent=False), self.clock())
+                failed = Failed(binding.key, tuple(stuck), message, permanent=False, conflict=True)
+                self._hand_back(binding, failed, self.clock())
 
     def _release_if_stranded(self, unit: Unit, now: float, why: str, *, force: bool = False) -> None:
-        """A gang left part-bound (a restart mid-binding, bindings that kept failing) whose rest can no longer
-        join it: its bound pods hold capacity for a gang that cannot run, so release them, and the gang is
-        placed whole again once they are back. Only pods a controller recreates are deleted (a bare pod would be
-        lost: it stays, and the PodGroup says why). A gang that ran before (a member replaced) is never undone.
-        """
-        group = unit.group
-        if group is None or not (0 < unit.bound < unit.min_count or (force and unit.bound)):
-            return
-        phase = group.status.phase if group.status else None
-        if phase in (PodGroupPhase.RUNNING, PodGroupPhase.SUCCEEDED, PodGroupPhase.FAILED):
-            return  # it ran: a lost member is replaced in place, the gang is not undone
         if now - self.released.get(unit.key, -RELEASE_INTERVAL_S) < RELEASE_INTERVAL_S:
             return  # the deletions are on their way
-        self.released[unit.key] = now
-        bound = [m for m in self.state.members(unit.key) if m.node and not m.assumed and m.holds_capacity]
-        owned = [m for m in bound if controller_of(m.pod.metadata) is not None]
-        kept = len(bound) - len(owned)
-        message = (
-            f"{len(bound)} bound pod(s) of {unit.min_count} cannot be joined by the rest ({why}): releasing "
-            f"{len(owned)} (their controllers recreate them)"
-            + (f"; {kept} without a controller stay bound" if kept else "")
-        )
-        log.warning("partial gang released", unit=unit.key, released=len(owned), kept=kept)
-        self.outbox.add(PostEvent(group_ref(unit.key, group.metadata.uid), "Warning", "GangReleased", message))
-        for member in owned:
-            self.outbox.add(Release(unit.key, member.key, member.uid, message))
+        effects = stranded_release(self.state, unit, why, force=force)
+        if effects:
+            self.released[unit.key] = now
+            for effect in effects:
+                self.outbox.add(effect)
 
     # Bookkeeping --------------------------------------------------------------------------------------------
 

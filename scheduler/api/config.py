@@ -83,6 +83,9 @@ class SchedulerConfig(ApiModel):
     integrations: IntegrationsConfig = Field(default_factory=IntegrationsConfig)
     provisioning: ProvisioningConfig = Field(default_factory=ProvisioningConfig)
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    # Where /metrics and the probes listen; unset: every address inside a cluster (the kubelet probes the pod's
+    # IP), loopback outside one (a laptop's scheduler need not be reachable from the network).
+    metrics_host: str | None = None
 
     @field_validator("scheduler_name")
     @classmethod
@@ -106,6 +109,7 @@ ENV_FIELDS = {
     "CLIENT_QPS": ("client", "qps"),
     "LEASE_NAMESPACE": ("leaderElection", "leaseNamespace"),
     "METRICS_PORT": ("metricsPort",),
+    "METRICS_HOST": ("metricsHost",),
     "PROVISIONING_ENABLED": ("provisioning", "enabled"),
     "PROVISIONING_CLASS_NAME": ("provisioning", "provisioningClassName"),
 }

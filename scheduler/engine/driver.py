@@ -17,8 +17,10 @@ Each pass (numbered as in DESIGN.md §3):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import structlog
 
@@ -44,7 +46,7 @@ from scheduler.engine.effects import (
     group_ref,
     pod_ref,
 )
-from scheduler.engine.observer import Observer, Quiet
+from scheduler.engine.observer import Observer, Quiet, family
 from scheduler.engine.release import stranded_release
 from scheduler.engine.reporting import Reporter
 from scheduler.engine.state import ClusterState
@@ -97,6 +99,10 @@ class Engine:
         self.changes = 0  # bumps on anything that may help a waiting unit
         self.passes = 0
         self.decisions: list[Decision] = []  # of the last pass, for observers (the simulator's report)
+        # For the SLIs: when each unit was first decided, and when its quorum was first present.
+        self.first_attempt: dict[str, float] = {}
+        self.quorum_at: dict[str, float] = {}
+        self.evicting: set[tuple[str, str]] = set()  # (preemptor, victim pod) evictions not yet answered
 
     # Inputs -------------------------------------------------------------------------------------------------
 
@@ -118,13 +124,17 @@ class Engine:
             self._bound(done)
         elif isinstance(effect, SetPodCondition | WriteStatus):
             self.reporter.done(done)
-        elif isinstance(effect, Evict) and done.outcome is not Outcome.OK:
+        elif isinstance(effect, Evict) and done.outcome is Outcome.OK:
+            self.evicting.discard((effect.unit, effect.pod))
+        elif isinstance(effect, Evict):
             log.warning("eviction failed", pod=effect.pod, error=done.error, outcome=done.outcome.value)
             nomination = self.nominations.get(effect.unit)
             if nomination is not None and done.outcome is Outcome.TRANSIENT:
                 self.outbox.add(effect)  # a victim left running would hold the preemptor's nodes until timeout
-            elif nomination is not None:
-                self._give_up(effect.unit, f"eviction of {effect.pod} failed: {done.error}")
+            else:
+                self.evicting.discard((effect.unit, effect.pod))
+                if nomination is not None:
+                    self._give_up(effect.unit, f"eviction of {effect.pod} failed: {done.error}")
         elif isinstance(effect, Release) and done.outcome is not Outcome.OK:
             log.warning("release failed", pod=effect.pod, error=done.error)
 
@@ -160,6 +170,10 @@ class Engine:
         self.observer.pending(
             len(waiting), sum(len(u.pending) for u in waiting), len(skipped), sum(len(u.pending) for u in skipped)
         )
+        families = Counter(family(self.last[u.key]) for u in [*waiting, *skipped] if u.key in self.last)
+        families.update(family(n.decision) for n in self.nominations.values())
+        self.observer.waiting_by_family(families)
+        self.observer.evictions_in_flight(len(self.evicting))
         # 5. Report.
         self.reporter.report(now, {d.unit.key for d in acted}, self.last, set(self.nominations), self.disrupted)
         self.passes += 1
@@ -193,6 +207,9 @@ class Engine:
     def _act(self, decision: Decision, now: float) -> None:
         key = decision.unit.key
         self.last[key] = decision
+        self.first_attempt.setdefault(key, now)
+        if decision.reason is not ScheduledReason.WAITING_FOR_PODS:
+            self.quorum_at.setdefault(key, now)
         self.observer.observe(decision)
         if decision.reason is ScheduledReason.WAITING_FOR_PREEMPTION and decision.plan is not None:
             self._preempt(decision, now)
@@ -220,6 +237,7 @@ class Engine:
         message = f"preempted to make room for {key}"
         for pod, uid in victims.items():
             self.outbox.add(Evict(key, pod, uid, message))
+            self.evicting.add((key, pod))
         for group in {v for v in decision.plan.victims if v in self.state.groups}:
             why = f"preempted whole to make room for {key}"
             self.disrupted[group] = why
@@ -307,6 +325,12 @@ class Engine:
         self.replans.pop(binding.key, None)
         plan = binding.decision.plan
         assert plan is not None
+        unit = binding.decision.unit
+        cls = unit.group.spec.priority_class_name if unit.group is not None else None
+        if cls is None and unit.pending:
+            cls = unit.pending[0].pod.spec.priority_class_name
+        since_quorum = now - self.quorum_at.pop(binding.key, now)
+        self.observer.gang_bound(cls or "", since_quorum, now - self.first_attempt.pop(binding.key, now))
         log.info(
             "gang bound",
             unit=binding.key,
@@ -385,7 +409,15 @@ class Engine:
     def _prune(self) -> None:
         """Forget units, pods and objects that no longer exist, so a long-running scheduler stays small."""
         live = self.state.pods.keys() | self.state.groups.keys()
-        tables: list[dict[str, object]] = [self.last, self.backoff, self.released, self.replans, self.disrupted]  # type: ignore[list-item]
+        tables: tuple[MutableMapping[str, Any], ...] = (
+            self.last,
+            self.backoff,
+            self.released,
+            self.replans,
+            self.disrupted,
+            self.first_attempt,
+            self.quorum_at,
+        )
         for table in tables:
             for key in [k for k in table if k not in live]:
                 del table[key]

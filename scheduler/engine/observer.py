@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
+from scheduler.api.podgroup import ScheduledReason
 from scheduler.engine.cycle import Decision
+
+# Why units wait, in families an operator can act on (bounded: a fixed set, never a message or an object name).
+FAMILIES = ("resources", "topology", "affinity-spread", "ports", "volumes", "quorum", "preemption", "invalid", "other")
+
+
+def family(decision: Decision) -> str:
+    """The family of a decision that left its unit waiting, read from the reason and the explanation."""
+    if decision.reason is ScheduledReason.WAITING_FOR_PODS:
+        return "quorum"
+    if decision.reason is ScheduledReason.WAITING_FOR_PREEMPTION:
+        return "preemption"
+    text = decision.message
+    for name, marks in (
+        ("volumes", ("volume", "persistentvolumeclaim", "PersistentVolumeClaim")),
+        ("ports", ("free ports", "host port")),
+        ("invalid", ("is not supported by Phalanx", "invalid", "priority class", "not found", "does not exist")),
+        ("affinity-spread", ("affinity", "spread")),
+        ("resources", ("Insufficient", "Too many pods")),
+        ("topology", ("room for", "topology", "label required")),
+    ):
+        if any(mark in text for mark in marks):
+            return name
+    return "other"
 
 
 class Observer(Protocol):
@@ -16,6 +41,12 @@ class Observer(Protocol):
 
     def bind_errors_seen(self, count: int) -> None: ...
 
+    def gang_bound(self, priority_class: str, since_quorum_s: float, since_first_attempt_s: float) -> None: ...
+
+    def waiting_by_family(self, families: Mapping[str, int]) -> None: ...
+
+    def evictions_in_flight(self, count: int) -> None: ...
+
 
 class Quiet:
     def observe(self, decision: Decision) -> None:
@@ -25,4 +56,13 @@ class Quiet:
         pass
 
     def bind_errors_seen(self, count: int) -> None:
+        pass
+
+    def gang_bound(self, priority_class: str, since_quorum_s: float, since_first_attempt_s: float) -> None:
+        pass
+
+    def waiting_by_family(self, families: Mapping[str, int]) -> None:
+        pass
+
+    def evictions_in_flight(self, count: int) -> None:
         pass

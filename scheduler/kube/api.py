@@ -59,8 +59,17 @@ class TokenBucket:
 
 
 class KubeApi:
-    def __init__(self, api: client.ApiClient, *, qps: float = 500.0, burst: int = 1000, concurrency: int = 64) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        *,
+        qps: float = 500.0,
+        burst: int = 1000,
+        concurrency: int = 64,
+        observe: Callable[[str, int, float], None] = lambda verb, code, seconds: None,
+    ) -> None:
         self.api = api
+        self.observe = observe  # (verb, code, seconds) per attempt: the API-request metric
         # Typed loosely on purpose: the generated stubs reject the dict bodies and `_content_type` the server
         # accepts (and needs: merge patches on custom resources).
         self.core: Any = client.CoreV1Api(api)
@@ -71,12 +80,17 @@ class KubeApi:
     async def call(self, what: str, fn: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
         """Rate-limited call, retried with backoff on retriable failures; the last failure is raised."""
         delay = 0.05
+        verb = what.split(" ", 1)[0]  # bind, status, condition, event, delete, create, patch, read, ...
         for attempt in range(1, attempts + 1):
             await self.bucket.take()
+            started = time.monotonic()
             try:
                 async with self.slots, asyncio.timeout(CALL_TIMEOUT_S):
-                    return await fn()
+                    result = await fn()
+                self.observe(verb, 200, time.monotonic() - started)
+                return result
             except client.ApiException as exc:
+                self.observe(verb, int(exc.status or 0), time.monotonic() - started)
                 if exc.status not in RETRIABLE or attempt == attempts:
                     raise
                 headers: Any = exc.headers or {}
@@ -84,6 +98,7 @@ class KubeApi:
                 wait = float(retry_after) if retry_after and retry_after.isdigit() else delay
                 log.warning("api call retried", call=what, status=exc.status, attempt=attempt, wait=wait)
             except CONNECTION_ERRORS as exc:
+                self.observe(verb, 0, time.monotonic() - started)
                 if attempt == attempts:
                     raise
                 wait = delay

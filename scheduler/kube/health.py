@@ -13,6 +13,7 @@ Three questions, answered apart, so that a Deployment can roll and both replicas
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 
 from aiohttp import web
@@ -83,5 +84,22 @@ async def serve(
     app = health_app(metrics, alive=alive, healthy=healthy, synced=synced, leading=leading)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(host, port) from exc
+        raise
     return runner
+
+
+class PortInUseError(OSError):
+    """The metrics and health port is taken: said in one line, with what to change."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(
+            errno.EADDRINUSE,
+            f"port {port} on {host} (/metrics, /healthz, /readyz) is already in use: pick another with "
+            f"--metrics-port or PHALANX_METRICS_PORT (0 turns the endpoints off)",
+        )

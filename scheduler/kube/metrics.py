@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.utils import INF
 
 from scheduler.api.podgroup import ScheduledReason
 from scheduler.engine.cycle import Decision
+from scheduler.engine.observer import FAMILIES
 
 # Exponential from 1 ms, as kube-scheduler's attempt durations.
 SECONDS = (*(0.001 * 2**i for i in range(16)), INF)
@@ -71,6 +74,41 @@ class Metrics:
         self.over_limit = Counter(
             "phalanx_solver_over_limit", "Decisions that took more than 1.1 times the solver time limit.", registry=r
         )
+        # SLIs, by priority class (a handful per cluster): what a platform team pages on.
+        self.gang_wait = Histogram(
+            "phalanx_gang_wait_duration_seconds",
+            "From a gang's quorum present (all minCount pods there) to all its pods bound.",
+            ["priority_class"],
+            buckets=SECONDS,
+            registry=r,
+        )
+        self.scheduling_sli = Histogram(
+            "phalanx_scheduling_sli_duration_seconds",
+            "From a unit's first scheduling attempt to all its pods bound.",
+            ["priority_class"],
+            buckets=SECONDS,
+            registry=r,
+        )
+        self.waiting = Gauge(
+            "phalanx_unschedulable_units",
+            "Units waiting, by why (resources, topology, affinity-spread, ports, volumes, quorum, preemption, "
+            "invalid, other).",
+            ["family"],
+            registry=r,
+        )
+        self.evicting = Gauge(
+            "phalanx_evictions_in_flight", "Preemption victims asked to go, not yet answered.", registry=r
+        )
+        self.api_requests = Histogram(
+            "phalanx_api_request_duration_seconds",
+            "API calls the scheduler makes, by verb and answer code (0: no answer: a connection error or timeout).",
+            ["verb", "code"],
+            buckets=SECONDS,
+            registry=r,
+        )
+        self.watch_restarts = Counter(
+            "phalanx_watch_restarts", "Watches that ended in an error and relisted, by kind.", ["kind"], registry=r
+        )
         self._limit_s = 0.0
         self._max_s = 0.0
 
@@ -85,6 +123,20 @@ class Metrics:
 
     def bind_errors_seen(self, count: int) -> None:
         self.bind_errors.inc(count)
+
+    def gang_bound(self, priority_class: str, since_quorum_s: float, since_first_attempt_s: float) -> None:
+        self.gang_wait.labels(priority_class).observe(since_quorum_s)
+        self.scheduling_sli.labels(priority_class).observe(since_first_attempt_s)
+
+    def waiting_by_family(self, families: Mapping[str, int]) -> None:
+        for name in FAMILIES:
+            self.waiting.labels(name).set(families.get(name, 0))
+
+    def evictions_in_flight(self, count: int) -> None:
+        self.evicting.set(count)
+
+    def api_request(self, verb: str, code: int, seconds: float) -> None:
+        self.api_requests.labels(verb, str(code)).observe(seconds)
 
     def observe(self, decision: Decision) -> None:
         result = RESULT[decision.reason]

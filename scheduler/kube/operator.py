@@ -133,6 +133,11 @@ def _feeding(
     )
 
 
+def default_metrics_host() -> str:
+    """Every address in a pod (the kubelet probes its IP), loopback elsewhere."""
+    return "0.0.0.0" if os.environ.get("KUBERNETES_SERVICE_HOST") else "127.0.0.1"
+
+
 def operator_config(settings: SchedulerConfig, kubeconfig: str | None, context: str | None) -> OperatorConfig:
     """The validated configuration document, as the operator runs it."""
     lease = settings.leader_election
@@ -156,6 +161,7 @@ def operator_config(settings: SchedulerConfig, kubeconfig: str | None, context: 
         burst=settings.client.burst,
         bind_concurrency=settings.client.bind_concurrency,
         metrics_port=settings.metrics_port,
+        metrics_host=settings.metrics_host or default_metrics_host(),
         leader_election=lease.enabled,
         lease_namespace=lease.lease_namespace or os.environ.get("POD_NAMESPACE", "default"),
         lease_seconds=lease.lease_seconds,
@@ -188,7 +194,10 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
     connection = load_connection(config.kubeconfig, config.context)
     inbox = Inbox()
     api_client = client.ApiClient(connection.client_configuration())
-    kube = KubeApi(api_client, qps=config.qps, burst=config.burst, concurrency=config.bind_concurrency)
+    metrics = Metrics()
+    kube = KubeApi(
+        api_client, qps=config.qps, burst=config.burst, concurrency=config.bind_concurrency, observe=metrics.api_request
+    )
     registry = build_registry(inbox, [kube], connection.kopf_info())
     settings = kopf.OperatorSettings()
     settings.posting.enabled = False  # our events are ours; kopf's handler logs would be noise on user objects
@@ -204,7 +213,6 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
     # collections less often, and the objects alive once the caches are synced frozen out of the walk.
     gc.set_threshold(50_000, 20, 1000)
     state = ClusterState(config.levels)
-    metrics = Metrics()
     event_loop = asyncio.get_running_loop()
     loop = SchedulingLoop(
         state, engine_config(config), kube, event_loop, inbox, metrics, provisioning=config.provisioning
@@ -226,6 +234,8 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
     storage = [_feeding(api_client, inbox, *w, report_served=True) for w in STORAGE_WATCHED]
     read = [_feeding(api_client, inbox, *w) for w in WATCHED]
     watchers = (watcher, nodes, *read, *storage, *owner_watchers)
+    for w in watchers:
+        w.on_restart = lambda kind: metrics.watch_restarts.labels(kind).inc()
     background = [asyncio.create_task(w.run(), name=f"watch-{w.kind}") for w in watchers]
 
     async def freeze_when_synced() -> None:

@@ -46,6 +46,7 @@ class ResourceWatcher:
         self.known: dict[str, dict[str, Any]] = {}  # key -> a stub, to report deletions found by a relist
         self.synced = asyncio.Event()
         self.served: bool | None = None
+        self.on_restart: Callable[[str], None] = lambda kind: None  # the watch-restart metric, per kind
 
     async def run(self) -> None:
         delay = 0.5
@@ -62,6 +63,7 @@ class ResourceWatcher:
                 raise
             except Exception as exc:
                 log.warning("watch failed, relisting", kind=self.kind, error=str(exc), retry_in=delay)
+                self.on_restart(self.kind)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 

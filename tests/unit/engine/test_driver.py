@@ -206,3 +206,44 @@ def test_failures_answered_one_by_one_are_retried_together_after_one_delay_not_a
     port.refuse.clear()
     run(engine, port, passes=2)
     assert len(port.of(Bind)) == 6
+
+
+@dataclass
+class Recorder:
+    """An observer that keeps what the engine told it."""
+
+    bound: list[tuple[str, float, float]] = field(default_factory=list)
+    families: list[dict[str, int]] = field(default_factory=list)
+
+    def observe(self, decision: Any) -> None:
+        pass
+
+    def pending(self, active_units: int, active_pods: int, backoff_units: int, backoff_pods: int) -> None:
+        pass
+
+    def bind_errors_seen(self, count: int) -> None:
+        pass
+
+    def gang_bound(self, priority_class: str, since_quorum_s: float, since_first_attempt_s: float) -> None:
+        self.bound.append((priority_class, since_quorum_s, since_first_attempt_s))
+
+    def waiting_by_family(self, families: Any) -> None:
+        self.families.append(dict(families))
+
+    def evictions_in_flight(self, count: int) -> None:
+        pass
+
+
+def test_a_gang_reports_its_wait_from_quorum_and_from_its_first_attempt_when_bound() -> None:
+    state = cluster(pod("g-0", group="g"), groups=(group("g", 2, priorityClassName="high"),))
+    clock, recorder = Clock(), Recorder()
+    engine = Engine(state, EngineConfig(), clock, recorder)
+    port = Port(state)
+    run(engine, port, passes=1)  # decided, waiting for its second pod
+    assert recorder.families[-1] == {"quorum": 1}
+    clock.now = 5.0
+    state.upsert_pod(pod_info(pod("g-1", group="g")))
+    engine.wake("ml/g")
+    clock.now = 7.0
+    run(engine, port, passes=2)
+    assert recorder.bound == [("high", 0.0, 7.0)]  # bound in the pass that saw quorum; first tried at t=0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from scheduler.kube.health import health_app, serve
+from scheduler.kube.health import PortInUseError, health_app, serve
 from scheduler.kube.metrics import Metrics
 
 Http = TestClient[web.Request, web.Application]
@@ -101,3 +102,23 @@ async def test_serve_listens_on_a_free_port_when_given_port_zero() -> None:
             assert (response.status, await response.text()) == (200, "leader")
     finally:
         await runner.cleanup()
+
+
+async def test_a_port_already_in_use_is_one_clear_error_naming_the_port_and_the_flag() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortInUseError) as raised:
+            await serve(
+                "127.0.0.1",
+                port,
+                Metrics(),
+                alive=lambda: True,
+                healthy=lambda: True,
+                synced=lambda: True,
+                leading=lambda: True,
+            )
+    assert raised.value.strerror is not None
+    assert f"port {port} on 127.0.0.1" in raised.value.strerror
+    assert "--metrics-port" in raised.value.strerror

@@ -37,3 +37,21 @@ def test_without_a_limit_nothing_counts_as_over_it() -> None:
     metrics.observe(decision(30.0))
     assert sample(metrics, "phalanx_solver_over_limit_total") == 0
     assert sample(metrics, "phalanx_solver_max_decision_seconds") == 30.0
+
+
+def test_the_slis_api_requests_and_watch_restarts_are_exported_with_bounded_labels() -> None:
+    metrics = Metrics()
+    metrics.gang_bound("high", 0.2, 1.5)
+    metrics.waiting_by_family({"resources": 3, "quorum": 1})
+    metrics.evictions_in_flight(2)
+    metrics.api_request("bind", 201, 0.004)
+    metrics.api_request("bind", 0, 30.0)
+    metrics.watch_restarts.labels("Pod").inc()
+    text = generate_latest(metrics.registry).decode()
+    assert 'phalanx_gang_wait_duration_seconds_count{priority_class="high"} 1.0' in text
+    assert 'phalanx_scheduling_sli_duration_seconds_sum{priority_class="high"} 1.5' in text
+    assert 'phalanx_unschedulable_units{family="resources"} 3.0' in text
+    assert 'phalanx_unschedulable_units{family="topology"} 0.0' in text  # every family, so absent means 0
+    assert "phalanx_evictions_in_flight 2.0" in text
+    assert 'phalanx_api_request_duration_seconds_count{code="0",verb="bind"} 1.0' in text
+    assert 'phalanx_watch_restarts_total{kind="Pod"} 1.0' in text

@@ -66,7 +66,8 @@ def simulate(
     at_start = tuple(p for p in loaded.pods if not float(p.metadata.annotations.get(ARRIVAL, 0) or 0))
     if at_start:
         _, decisions = decide(replace(loaded, pods=at_start))
-        console.print(decisions_table(decisions, title="Decisions at t=0 (phalanx, queue order: priority, then age)"))
+        title = "Decisions at t=0 (phalanx, queue order: priority, then age)"
+        console.print(decisions_table(decisions, title=title, width=console.width))
         for reason in decision_reasons(decisions):
             console.print(reason, highlight=False)
         scheduled = [d for d in decisions if d.scheduled]
@@ -138,6 +139,7 @@ def run(
 
     from scheduler.api.config import ConfigError, load_config
     from scheduler.kube.connection import KubeconfigError
+    from scheduler.kube.health import PortInUseError
     from scheduler.kube.operator import LeadershipLostError, operator_config, run_operator
 
     flags: dict[str, Any] = {
@@ -167,6 +169,9 @@ def run(
     except LeadershipLostError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
+    except PortInUseError as exc:
+        typer.echo(f"error: {exc.strerror}", err=True)
+        raise typer.Exit(code=2) from exc
     except KeyboardInterrupt:
         pass
 
@@ -206,9 +211,7 @@ def _scenario_path(name: str) -> AbstractContextManager[Path]:
     if not Path(name).exists():
         close = difflib.get_close_matches(name, BUNDLED, n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
-        raise ScenarioError(
-            f"{name}: no such file, and not a bundled scenario (those are: {', '.join(BUNDLED)}){hint}"
-        )
+        raise ScenarioError(f"{name}: no such file, and not a bundled scenario (those are: {', '.join(BUNDLED)}){hint}")
     return as_file(Path(name))
 
 

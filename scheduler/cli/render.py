@@ -32,9 +32,13 @@ if TYPE_CHECKING:
     from scheduler.kube.explain import Explanation
 
 GPU = "nvidia.com/gpu"
-EMPTY = "–"  # a figure that does not exist (no job started, none completed), as opposed to a zero
+EMPTY = "\u2013"  # en dash: a figure that does not exist (no job started), unlike a zero
 CLUSTER_ROWS = 20
-NAME_WIDTH = 28
+WIDTH = 100  # the terminal the column caps are set for; a wider one lends its spare room to the names
+
+
+def _spare(width: int, share: int) -> int:
+    return max(0, width - WIDTH) // share
 
 
 def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
@@ -48,7 +52,8 @@ def cap(text: str, width: int) -> str:
 
 
 def _table(title: str) -> Table:
-    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    # No edges and one space of padding: the frame of the default box costs a 9-column table 20 characters.
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
 
 
 def _capped_lines(lines: Iterable[str], width: int, limit: int) -> str:
@@ -59,54 +64,48 @@ def _capped_lines(lines: Iterable[str], width: int, limit: int) -> str:
     return "\n".join(shown)
 
 
-def decisions_table(decisions: list[Decision], title: str = "Decisions (queue order: priority, then age)") -> Table:
-    """One row per scheduling unit, in the order the queue decided them; why a unit waits is in its own list
-    below (`decision_reasons`), as a sentence is too long for a cell."""
+def decisions_table(
+    decisions: list[Decision], title: str = "Decisions (queue order: priority, then age)", width: int = WIDTH
+) -> Table:
+    """One row per scheduling unit, in the order the queue decided them; why a unit waits is listed below
+    the table (`decision_reasons`), as a sentence is too long for a cell."""
     table = _table(title)
-    table.add_column("Unit", no_wrap=True, max_width=NAME_WIDTH)
-    table.add_column("Priority", justify="right")
-    table.add_column("Result", no_wrap=True)
-    table.add_column("Placement", no_wrap=True, max_width=20)
-    table.add_column("Preempted", no_wrap=True, max_width=24)
-    table.add_column("Solver", no_wrap=True, max_width=22)
-    table.add_column("Time", justify="right", no_wrap=True)
-    waiting = 0
+    for name in ("Unit", "Priority", "Result", "Placement", "Preempted", "Solver"):
+        table.add_column(name, no_wrap=True, overflow="ellipsis", justify="right" if name == "Priority" else "left")
     for decision in decisions:
         plan = decision.plan
         colour = "green" if decision.scheduled else "yellow"
-        result = decision.reason.value
-        if not decision.scheduled and decision.message:
-            waiting += 1
-            result += f" ({waiting})"
-        solver = f"{plan.status.value}\n{plan.method}" if plan and plan.placed else (plan.status.value if plan else EMPTY)
+        solver = f"{plan.status.value}, " if plan else ""
+        solver += f"{decision.duration_s * 1000:.1f} ms"
+        if plan and plan.placed:
+            solver += f"\n{plan.method}"
         if plan and plan.gap:
             solver += f", gap {plan.gap:.1%}"
         placement = ""
         if plan and plan.placed:
             nodes = len(set(plan.assignments.values()))
-            placement = f"{escape(cap(plan.domain, 20))}\n{nodes} node{'s' if nodes != 1 else ''}"
+            placement = f"{escape(cap(plan.domain, 14 + _spare(width, 4)))}\n{nodes} node{'s' if nodes != 1 else ''}"
         victims = ""
         if plan and plan.victims:
-            victims = _capped_lines(plan.victims, 24, 3) + f"\n({len(plan.victim_pods)} pods)"
+            victims = _capped_lines(plan.victims, 16 + _spare(width, 4), 3) + f"\n({len(plan.victim_pods)} pods)"
         table.add_row(
-            escape(cap(decision.unit.key, NAME_WIDTH)),
+            escape(cap(decision.unit.key, 20 + _spare(width, 2))),
             str(decision.unit.priority),
-            f"[{colour}]{result}[/]",
+            f"[{colour}]{decision.reason.value}[/]",
             placement,
             victims,
             solver,
-            f"{decision.duration_s * 1000:.1f} ms",
         )
     return table
 
 
 def decision_reasons(decisions: list[Decision]) -> list[Text]:
-    """Why each unit that was not scheduled waits, numbered as in the Result column of `decisions_table`."""
+    """Why each unit that was not scheduled waits, one paragraph per unit."""
     out = []
     for decision in decisions:
         if not decision.scheduled and decision.message:
-            line = Text(f"({len(out) + 1}) ", style="yellow")
-            line.append(f"{decision.unit.key}: {decision.message}")
+            line = Text(f"{decision.unit.key}: ", style="yellow")
+            line.append(decision.message)
             out.append(line)
     return out
 
@@ -115,8 +114,8 @@ def render_scenario(console: Console, scenario: Scenario) -> None:
     console.rule(Text.assemble(("Scenario ", "bold"), (scenario.name, "bold"), f"  ({scenario.source})"))
     if scenario.description:
         console.print(scenario.description, highlight=False, markup=False)
-    console.print(cluster_table(scenario))
-    console.print(groups_table(scenario))
+    console.print(cluster_table(scenario, width=console.width))
+    console.print(groups_table(scenario, width=console.width))
     singles = [p for p in scenario.pods if not pod_group_of(p)]
     console.print(
         f"{len(scenario.nodes)} nodes, {len(scenario.pod_groups)} pod groups "
@@ -127,7 +126,7 @@ def render_scenario(console: Console, scenario: Scenario) -> None:
         console.print(Text.assemble(("warning: ", "yellow"), warning), highlight=False)
 
 
-def cluster_table(scenario: Scenario, limit: int = CLUSTER_ROWS) -> Table:
+def cluster_table(scenario: Scenario, limit: int = CLUSTER_ROWS, width: int = WIDTH) -> Table:
     """One row per narrowest non-host domain (e.g. rack), with the path above it and its capacity."""
     levels = [lvl for lvl in scenario.topology_levels if lvl != "kubernetes.io/hostname"]
     domains: dict[tuple[str, ...], list[Node]] = defaultdict(list)
@@ -136,11 +135,13 @@ def cluster_table(scenario: Scenario, limit: int = CLUSTER_ROWS) -> Table:
     more = max(0, len(domains) - limit)
     title = "Cluster" + (f" (first {limit} of {len(domains)} {_plural(levels)})" if more else "")
     table = _table(title)
+    # The narrowest level's names repeat the wider ones (block-1-rack-2), so it gets the room.
+    widths = [10 + _spare(width, 6)] * (len(levels) - 1) + [18 + _spare(width, 3)] if levels else []
     for level in levels:
-        table.add_column(level.rsplit("/", 1)[-1].capitalize(), no_wrap=True, max_width=18)
-    for name in ("Nodes", "Usable", "CPU", "Memory", "GPU"):
+        table.add_column(level.rsplit("/", 1)[-1].capitalize(), no_wrap=True, overflow="ellipsis")
+    for name in ("Nodes", "CPU", "Memory", "GPU"):
         table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("Taints", no_wrap=True, max_width=30)
+    table.add_column("Taints", no_wrap=True, overflow="ellipsis")
     ordered = sorted(domains.items(), key=lambda item: tuple(natural_key(part) for part in item[0]))
     for path, nodes in ordered[:limit]:
         totals: dict[str, int] = defaultdict(int)
@@ -150,17 +151,16 @@ def cluster_table(scenario: Scenario, limit: int = CLUSTER_ROWS) -> Table:
         usable = sum(n.ready and not n.spec.unschedulable for n in nodes)
         taints = sorted({f"{t.key}={t.value}:{t.effect.value}" for n in nodes for t in n.spec.taints})
         table.add_row(
-            *(escape(cap(part, 18)) for part in path),
-            str(len(nodes)),
-            f"{usable}" + (f" ({len(nodes) - usable} off)" if usable < len(nodes) else ""),
+            *(escape(cap(part, width)) for part, width in zip(path, widths, strict=True)),
+            f"{len(nodes)}" + (f" ({len(nodes) - usable} off)" if usable < len(nodes) else ""),
             format_scheduler_units("cpu", totals["cpu"]),
             format_scheduler_units("memory", totals["memory"]),
             str(totals.get(GPU, 0)),
-            _capped_lines(taints, 30, 2),
+            _capped_lines(taints, 20 + _spare(width, 3), 2),
         )
     if more:
         rest = [n for _, nodes in ordered[limit:] for n in nodes]
-        table.add_row(f"… {more} more", *([""] * (len(levels) - 1)), str(len(rest)), *([""] * 5))
+        table.add_row(f"… {more} more", *([""] * (len(levels) - 1)), str(len(rest)), *([""] * 4))
     return table
 
 
@@ -168,19 +168,13 @@ def _plural(levels: list[str]) -> str:
     return (levels[-1].rsplit("/", 1)[-1] + "s") if levels else "domains"
 
 
-def groups_table(scenario: Scenario, limit: int = 15) -> Table:
+def groups_table(scenario: Scenario, limit: int = 15, width: int = WIDTH) -> Table:
     classes = priority_class_values(list(scenario.priority_classes))
     more = max(0, len(scenario.pod_groups) - limit)
     title = "Pod groups" + (f" (first {limit} of {len(scenario.pod_groups)}, by arrival)" if more else "")
     table = _table(title)
-    table.add_column("Group", no_wrap=True, max_width=NAME_WIDTH)
-    table.add_column("From", no_wrap=True)
-    table.add_column("Policy", no_wrap=True)
-    table.add_column("Pods", no_wrap=True)
-    table.add_column("Priority", justify="right", no_wrap=True)
-    table.add_column("Topology", no_wrap=True, max_width=22)
-    table.add_column("Preempted", no_wrap=True)
-    table.add_column("Per-pod requests", no_wrap=True, max_width=26)
+    for name in ("Group", "From", "Policy", "Pods", "Priority", "Topology", "Evict", "Per-pod requests"):
+        table.add_column(name, no_wrap=True, overflow="ellipsis", justify="right" if name == "Priority" else "left")
 
     def arrival(group: PodGroup) -> float:
         times = [float(p.metadata.annotations.get(ARRIVAL, 0) or 0) for p in scenario.pods_of(group)]
@@ -192,19 +186,18 @@ def groups_table(scenario: Scenario, limit: int = 15) -> Table:
         policy = group.spec.scheduling_policy
         priority = group_priority(group.spec, classes, pods)
         topology = [
-            f"{c.mode.value.lower()[:3]} {c.key.rsplit('/', 1)[-1]}"
+            f"{'req' if c.mode.value == 'Required' else 'pref'} {c.key.rsplit('/', 1)[-1]}"
             for c in group.spec.scheduling_constraints.topology
         ]
-        ref = group.spec.workload_ref
         table.add_row(
-            escape(cap(f"{group.metadata.namespace}/{group.metadata.name}", NAME_WIDTH)),
-            "Workload" if ref else "PodGroup",
+            escape(cap(f"{group.metadata.namespace}/{group.metadata.name}", 22 + _spare(width, 2))),
+            "Workload" if group.spec.workload_ref else "PodGroup",
             f"gang {policy.gang.min_count}" if policy.gang else "basic",
             _state(len(pods), policy.min_count),
-            "[red]unknown class[/]" if priority is None else str(priority),
-            escape(cap(", ".join(topology), 22)) or "-",
-            "whole" if group.spec.disruption_mode.value == "PodGroup" else "by pod",
-            _signatures(pods),
+            "[red]unknown[/]" if priority is None else str(priority),
+            _capped_lines(topology, 10, 2) or "-",
+            "whole" if group.spec.disruption_mode.value == "PodGroup" else "pod",
+            _signatures(pods, 21 + _spare(width, 3)),
         )
     return table
 
@@ -212,13 +205,13 @@ def groups_table(scenario: Scenario, limit: int = 15) -> Table:
 def _state(present: int, needed: int) -> str:
     if present >= needed:
         return f"[green]{present}/{needed}[/]"
-    return f"[yellow]{present}/{needed} waiting[/]"
+    return f"[yellow]{present}/{needed} short[/]"
 
 
 _SHORT = {"cpu": "cpu", "memory": "", GPU: "gpu"}
 
 
-def _signatures(pods: list[Pod]) -> str:
+def _signatures(pods: list[Pod], width: int) -> str:
     counts: dict[str, int] = defaultdict(int)
     for pod in pods:
         requests = pod.requests()
@@ -230,17 +223,20 @@ def _signatures(pods: list[Pod]) -> str:
             if name != "pods"
         )
         counts[shape] += 1
-    return _capped_lines((f"{count} x {shape}" for shape, count in counts.items()), 26, 3) or "-"
+    return _capped_lines((f"{count} x {shape}" for shape, count in counts.items()), width, 3) or "-"
 
 
 def comparison_table(summaries: list[Summary]) -> Table:
     """Policies side by side on the same trace, every time average over the same window."""
     window = summaries[0] if summaries else None
-    title = "Policies on the same trace"
+    table = _table("Policies on the same trace" + (f", over 0{EMPTY}{_duration(window.window_s)}" if window else ""))
     if window is not None:
-        title += f", time averages over 0–{_duration(window.window_s)} ({window.window_basis})"
-    table = _table(title)
-    table.add_column("Metric", no_wrap=True, max_width=44)
+        table.caption = (
+            f"Time averages and partial-gang hours span the same window for every policy, t=0 {window.window_basis}; "
+            "waits count the jobs that started."
+        )
+        table.caption_justify = "left"
+    table.add_column("Metric", no_wrap=True, overflow="ellipsis")
     for summary in summaries:
         table.add_column(escape(summary.policy), justify="right", no_wrap=True)
     resource = summaries[0].resource.rsplit("/", 1)[-1].upper() if summaries else ""
@@ -250,7 +246,7 @@ def comparison_table(summaries: list[Summary]) -> Table:
     ]
     classes = [c.priority_class for c in summaries[0].waits_by_class] if summaries else []
     for index, name in enumerate(classes):
-        rows.append((f"  {cap(name, 26)}: p50 / p95", lambda s, i=index: _class_waits(s, i)))
+        rows.append((f"  {cap(name, 26)}: p50 / p95", _class_waits(index)))
     useful = f"{resource} held by running jobs (useful)"
     rows += [
         (f"{resource} allocated (time average)", lambda s: _share(s, s.utilisation)),
@@ -259,7 +255,7 @@ def comparison_table(summaries: list[Summary]) -> Table:
         ("preemptions / victim pods", lambda s: f"{s.preemptions} / {s.victim_pods}"),
         (f"{resource}-hours of work lost to preemption", lambda s: f"{s.lost_hours:,.1f}"),
         ("multi-pod jobs in one rack / block", lambda s: _pair(s.one_rack, s.one_block, lambda x: f"{x:.0%}")),
-        ("solver time p50 / p99", lambda s: _pair(s.decision_p50_ms, s.decision_p99_ms, _ms)),
+        ("decision (solver) time p50 / p99", lambda s: _pair(s.decision_p50_ms, s.decision_p99_ms, _ms)),
         ("makespan (last job completion)", lambda s: _duration(s.makespan_s)),
     ]
     if any(s.provision_requests for s in summaries):
@@ -269,11 +265,14 @@ def comparison_table(summaries: list[Summary]) -> Table:
     return table
 
 
-def _class_waits(summary: Summary, index: int) -> str:
-    if index >= len(summary.waits_by_class):
-        return EMPTY
-    waits = summary.waits_by_class[index]
-    return _pair(waits.p50_s, waits.p95_s, _duration)
+def _class_waits(index: int) -> Callable[[Summary], str]:
+    def cell(summary: Summary) -> str:
+        if index >= len(summary.waits_by_class):
+            return EMPTY
+        waits = summary.waits_by_class[index]
+        return _pair(waits.p50_s, waits.p95_s, _duration)
+
+    return cell
 
 
 def _share(summary: Summary, value: float) -> str:

@@ -84,8 +84,8 @@ def common_window(results: Sequence[SimResult]) -> Window:
     """From t=0 to the last job completion of any policy; the horizon only if no policy completed anything."""
     ends = [m for m in (makespan(r) for r in results) if m is not None]
     if ends and max(ends) > 0:
-        return Window(max(ends), "t=0 to the last job completion of any policy")
-    return Window(max((r.end for r in results), default=0.0), "t=0 to the horizon: no job completed")
+        return Window(max(ends), "to the last job completion of any policy")
+    return Window(max((r.end for r in results), default=0.0), "to the horizon, as no job completed")
 
 
 def job_classes(scenario: Scenario) -> dict[str, str]:
@@ -93,8 +93,8 @@ def job_classes(scenario: Scenario) -> dict[str, str]:
     out: dict[str, str] = {}
     for pod in scenario.pods:
         namespace = pod.metadata.namespace or "default"
-        group = pod_group_of(pod)
-        key = f"{namespace}/{group or pod.metadata.name}"
+        name = pod_group_of(pod)
+        key = f"{namespace}/{name or pod.metadata.name}"
         if pod.spec.priority_class_name and key not in out:
             out[key] = pod.spec.priority_class_name
     # A group's own class wins over its pods': it is the one the scheduler ranks the gang by.

@@ -2,12 +2,17 @@
 
 Every document is validated through the same API models the operator uses. Errors name the file, the line and
 the field (`demo.yaml:42: Workload ml/train: spec.podGroupTemplates[0].name: …`), because a scenario is
-hand-written and the first thing a new user edits.
+hand-written and the first thing a new user edits. Every error of every document is reported at once, unknown
+fields first with the nearest known one (a typo there explains the "field required" errors after it), so one
+run shows everything to fix. Warnings (file:line too) flag what loads but will not behave as the author meant.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+import types
+import typing
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -28,6 +33,7 @@ from scheduler.api.validation import check_topology_levels
 from scheduler.api.workload import Workload
 from scheduler.sim.autoscaler import AutoscalerSpec
 from scheduler.sim.generate import ClusterGenerator, WorkloadGenerator
+from scheduler.sim.scenario_checks import qualified, scenario_warnings
 
 DEFAULT_TOPOLOGY_LEVELS = DEFAULT_LEVELS
 SCENARIO_API_VERSION = "sim.phalanx.dev/v1alpha1"
@@ -86,7 +92,15 @@ _CLUSTER_SCOPED = frozenset({"Scenario", "Node", "PriorityClass", "PersistentVol
 
 
 class ScenarioError(ValueError):
-    """A scenario file that cannot be loaded; the message names file, line and field."""
+    """A scenario file that cannot be loaded; the message names file, line and field of each problem."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems) or (message,)
+
+
+# Kubernetes creates these in every cluster; a scenario need not define them.
+BUILTIN_PRIORITY_CLASSES = frozenset({"system-cluster-critical", "system-node-critical"})
 
 
 @dataclass(frozen=True)
@@ -133,50 +147,119 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
     if not documents:
         raise ScenarioError(f"{path}: the file holds no documents")
-    objects = [_parse_document(path, doc, node) for doc, node in zip(documents, nodes, strict=True)]
+    objects: list[tuple[BaseModel, int]] = []
+    unknown: list[str] = []
+    other: list[str] = []
+    for doc, node in zip(documents, nodes, strict=True):
+        parsed = _parse_document(path, doc, node)
+        if isinstance(parsed, tuple):
+            objects.append(parsed)
+        else:
+            unknown.extend(parsed.unknown)
+            other.extend(parsed.other)
+    if unknown or other:
+        raise _combined(path, [*unknown, *other])
     return _assemble(path, objects)
 
 
-def _parse_document(path: Path, doc: Any, node: yaml.Node) -> tuple[BaseModel, int]:
+@dataclass
+class _Problems:
+    unknown: list[str] = field(default_factory=list)  # unknown fields, reported before the rest
+    other: list[str] = field(default_factory=list)
+
+
+def _combined(path: Path, problems: list[str]) -> ScenarioError:
+    if len(problems) == 1:
+        return ScenarioError(problems[0])
+    listed = "\n".join(f"  {p}" for p in problems)
+    return ScenarioError(f"{path}: {len(problems)} problems:\n{listed}", problems)
+
+
+def _parse_document(path: Path, doc: Any, node: yaml.Node) -> tuple[BaseModel, int] | _Problems:
     line = node.start_mark.line + 1
     if not isinstance(doc, dict):
-        raise ScenarioError(f"{path}:{line}: each document must be a mapping (an object), got {type(doc).__name__}")
+        return _Problems(
+            other=[f"{path}:{line}: each document must be a mapping (an object), got {type(doc).__name__}"]
+        )
     kind = doc.get("kind")
     if kind not in _KINDS:
         known = ", ".join(sorted(_KINDS))
-        raise ScenarioError(f"{path}:{line}: kind {kind!r} is not supported in a scenario (one of: {known})")
+        close = difflib.get_close_matches(str(kind), list(_KINDS), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return _Problems(other=[f"{path}:{line}: kind {kind!r} is not supported in a scenario (one of: {known}){hint}"])
     meta = doc.get("metadata")
     if not isinstance(meta, dict) or not meta.get("name"):
-        raise ScenarioError(f"{path}:{line}: {kind}: metadata.name is required")
+        return _Problems(other=[f"{path}:{line}: {kind}: metadata.name is required"])
     if kind not in _CLUSTER_SCOPED:
         meta.setdefault("namespace", "default")
+    model = _KINDS[kind]
     try:
-        return _KINDS[kind].model_validate(doc), line
+        return model.model_validate(doc), line
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = _line_of(node, error["loc"]) or line
-        label = f"{kind} {_qualified(meta)}"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ScenarioError(
-            f"{path}:{where}: {label}: {_field_path(error['loc'])}: {_clean(error['msg'])}{more}"
-        ) from exc
+        problems = _Problems()
+        label = f"{kind} {qualified(meta)}"
+        for error in exc.errors():
+            loc = error["loc"]
+            where = _line_of(node, loc) or line
+            if error["type"] == "extra_forbidden":
+                aliases = _field_aliases(model, loc[:-1])
+                close = difflib.get_close_matches(str(loc[-1]), aliases, n=1, cutoff=0.6) if aliases else []
+                hint = f"; did you mean {close[0]}?" if close else ""
+                problems.unknown.append(f"{path}:{where}: {label}: {_field_path(loc)}: unknown field{hint}")
+            else:
+                problems.other.append(f"{path}:{where}: {label}: {_field_path(loc)}: {_clean(error['msg'])}")
+        return problems
+
+
+def _field_aliases(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """The wire names (camelCase) of the fields of the model found at `loc` inside `model`."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        info = next((f for name, f in current.model_fields.items() if part in (name, f.alias)), None)
+        current = next(_models_in(info.annotation), None) if info is not None else None
+    if current is None:
+        return []
+    return [f.alias or name for name, f in current.model_fields.items()]
+
+
+def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    """Pydantic models inside a field's annotation: `X`, `X | None`, `list[X]`, `dict[str, X]`, `Annotated`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+        return
+    origin = typing.get_origin(annotation)
+    if origin is None and not isinstance(annotation, types.UnionType):
+        return
+    for arg in typing.get_args(annotation):
+        yield from _models_in(arg)
 
 
 def _assemble(path: Path, parsed: Sequence[tuple[BaseModel, int]]) -> Scenario:
     settings = ScenarioDocument()
     buckets: dict[type[BaseModel], list[BaseModel]] = {kind: [] for kind in _KINDS.values()}
     seen: dict[tuple[str, str, str], int] = {}
+    lines: dict[int, int] = {}  # id of an object from the file -> its line
+    settings_line = 0
+    problems: list[str] = []
     for obj, line in parsed:
+        lines[id(obj)] = line
         if isinstance(obj, ScenarioDocument):
             if buckets[ScenarioDocument]:
-                raise ScenarioError(f"{path}:{line}: only one Scenario document is allowed")
-            settings = obj
+                problems.append(f"{path}:{line}: only one Scenario document is allowed")
+            settings, settings_line = obj, line
         meta: ObjectMeta = obj.metadata  # type: ignore[attr-defined]
         key = (type(obj).__name__, meta.namespace or "", meta.name)
         if key in seen:
-            raise ScenarioError(f"{path}:{line}: {key[0]} {_qualified(meta)} is already defined at line {seen[key]}")
+            problems.append(f"{path}:{line}: {key[0]} {qualified(meta)} is already defined at line {seen[key]}")
+            continue
         seen[key] = line
         buckets[type(obj)].append(obj)
+    if problems:
+        raise _combined(path, problems)
 
     workloads = [w for w in buckets[Workload] if isinstance(w, Workload)]
     groups = [g for g in buckets[PodGroup] if isinstance(g, PodGroup)]
@@ -202,12 +285,23 @@ def _assemble(path: Path, parsed: Sequence[tuple[BaseModel, int]]) -> Scenario:
                 )
             groups.append(stamped)
 
-    group_refs = {(g.metadata.namespace, g.metadata.name) for g in groups}
-    warnings = [
-        f"Pod {p.metadata.namespace}/{p.metadata.name} names PodGroup {name!r}, which does not exist: it will wait"
-        for p in pods
-        if (name := pod_group_of(p)) and (p.metadata.namespace, name) not in group_refs
-    ]
+            lines[id(stamped)] = lines.get(id(workload), 0)
+
+    def where(obj: BaseModel) -> str:
+        # Generated objects have no line of their own: their generator is in the Scenario document.
+        line = lines.get(id(obj), settings_line)
+        return f"{path}:{line}" if line else str(path)
+
+    classes = {c.metadata.name for c in buckets[PriorityClass] if isinstance(c, PriorityClass)}
+    warnings = scenario_warnings(
+        where,
+        settings.spec.topology_levels,
+        nodes,
+        groups,
+        pods,
+        classes | BUILTIN_PRIORITY_CLASSES,
+        autoscaled=settings.spec.autoscaler is not None,
+    )
     return Scenario(
         source=path,
         name=settings.metadata.name or path.stem,
@@ -227,14 +321,6 @@ def _assemble(path: Path, parsed: Sequence[tuple[BaseModel, int]]) -> Scenario:
         simulation=settings.spec.simulation,
         autoscaler=settings.spec.autoscaler,
     )
-
-
-def _qualified(meta: ObjectMeta | dict[str, Any]) -> str:
-    if isinstance(meta, ObjectMeta):
-        name, namespace = meta.name, meta.namespace
-    else:
-        name, namespace = meta.get("name", "?"), meta.get("namespace")
-    return f"{namespace}/{name}" if namespace else str(name)
 
 
 def _field_path(loc: Sequence[int | str]) -> str:

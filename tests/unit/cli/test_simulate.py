@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -12,7 +13,7 @@ def test_simulate_without_arguments_shows_the_bundled_demo_and_writes_a_report(t
     assert result.exit_code == 0, result.output
     assert "Scenario demo" in result.output
     assert "ml/llm-pretrain-workers" in result.output
-    assert "gang, minCount 16" in result.output
+    assert "gang 16" in result.output
     assert "18 nodes, 43 pod groups" in result.output
     assert "Policies on the same trace" in result.output
     assert (tmp_path / "report.json").exists()
@@ -35,3 +36,54 @@ def test_version_prints_the_installed_version() -> None:
     result = runner.invoke(app, ["version"])
     assert result.exit_code == 0
     assert result.output.startswith("phalanx ")
+
+
+def test_an_unknown_scenario_name_lists_the_bundled_ones_and_suggests_the_nearest(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", "demoo", "--report-dir", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "demoo: no such file, and not a bundled scenario" in result.output
+    assert "demo, contended, scale, autoscale" in result.output
+    assert "did you mean demo?" in result.output
+
+
+def test_an_unwritable_report_directory_fails_before_the_simulation_runs(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = runner.invoke(app, ["simulate", "--report-dir", str(blocker / "report")], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert f"cannot write the report to {blocker / 'report'}" in result.output
+    assert "Scenario demo" not in result.output  # refused before anything was shown or simulated
+
+
+def test_an_error_quoting_a_regular_expression_prints_it_verbatim(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: Node\nmetadata: {name: n}\nstatus:\n  allocatable: {memory: 32 gigs}\n")
+    result = runner.invoke(app, ["simulate", str(bad), "--report-dir", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "quantity '32 gigs' must match the regular expression" in result.output
+    assert "[eEinumkKMGTP]" in result.output
+
+
+def test_every_problem_of_a_bad_file_is_listed(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "kind: Pod\nmetadata: {name: p}\nspec:\n  priority: not-a-number\n---\n"
+        "apiVersion: scheduling.phalanx.dev/v1alpha1\nkind: PodGroup\nmetadata: {name: g}\n"
+        "spec: {schedulingPolicy: {gang: {mincount: 2}}}\n"
+    )
+    result = runner.invoke(app, ["simulate", str(bad), "--report-dir", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "bad.yaml: 3 problems:" in result.output
+    lines = [line.strip() for line in result.output.splitlines() if "bad.yaml:" in line][1:]
+    assert lines[0].endswith("spec.schedulingPolicy.gang.mincount: unknown field; did you mean minCount?")
+    assert any("bad.yaml:4: Pod default/p: spec.priority" in line for line in lines)
+
+
+def test_the_demo_comparison_is_over_one_window_for_every_policy(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", "--report-dir", str(tmp_path)], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    assert "Policies on the same trace, over 0\u20137.2 h" in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 100
+    data = json.loads((tmp_path / "report.json").read_text())
+    windows = {p["summary"]["window_s"] for p in data["policies"].values()}
+    assert len(windows) == 1

@@ -34,7 +34,8 @@ def test_the_bundled_demo_loads_with_its_gangs_and_a_warning_for_the_orphan_pod(
     assert len(scenario.pods_of(finetune)) == 9
     assert sum(p.spec.node_name is not None for p in scenario.pods) == 4  # the evaluation gang already runs
     assert scenario.warnings == (
-        "Pod research/orphan-worker names PodGroup 'sweep-7', which does not exist: it will wait",
+        f"{BUNDLED / 'demo.yaml'}:822: Pod research/orphan-worker names PodGroup 'sweep-7', which does not exist: "
+        "it will wait",
     )
 
 
@@ -104,3 +105,99 @@ spec: {schedulingPolicy: {basic: {}}}
 """
     with pytest.raises(ScenarioError, match="defined explicitly and also stamped out"):
         load_scenario(write(tmp_path, text))
+
+
+READY_NODE = """\
+apiVersion: v1
+kind: Node
+metadata: {name: n1, labels: {kubernetes.io/hostname: n1, network.phalanx.dev/rack: r1}}
+status:
+  allocatable: {cpu: "8", nvidia.com/gpu: 8, pods: 110}
+  conditions: [{type: Ready, status: "True"}]
+"""
+
+
+def gang(name: str = "g", spec: str = "schedulingPolicy: {gang: {minCount: 2}}", pods: int = 0, gpus: int = 1) -> str:
+    text = f"""\
+---
+apiVersion: scheduling.phalanx.dev/v1alpha1
+kind: PodGroup
+metadata: {{name: {name}, namespace: ml}}
+spec: {{{spec}}}
+"""
+    for i in range(pods):
+        text += f"""\
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}-{i}, namespace: ml, labels: {{scheduling.phalanx.dev/pod-group: {name}}}}}
+spec:
+  containers: [{{name: c, resources: {{limits: {{nvidia.com/gpu: {gpus}}}}}}}]
+"""
+    return text
+
+
+def test_every_validation_error_is_listed_with_unknown_fields_first_and_the_nearest_known_name(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, READY_NODE + gang(spec="schedulingPolicy: {gang: {mincount: 2}}, priority: high"))
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(path)
+    problems = exc.value.problems
+    assert len(problems) == 3
+    assert problems[0] == (
+        f"{path}:11: PodGroup ml/g: spec.schedulingPolicy.gang.mincount: unknown field; did you mean minCount?"
+    )
+    assert any("spec.schedulingPolicy.gang.minCount: Field required" in p for p in problems[1:])
+    assert any("spec.priority: Input should be a valid integer" in p for p in problems[1:])
+    assert str(exc.value).startswith(f"{path}: 3 problems:\n")
+
+
+def test_errors_in_several_documents_are_all_reported_in_one_go(tmp_path: Path) -> None:
+    text = (
+        READY_NODE + gang("a", "schedulingPolicy: {gang: {minCount: 0}}") + gang("b", "schedulingPolicy: {gangg: {}}")
+    )
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(write(tmp_path, text))
+    problems = exc.value.problems
+    assert "PodGroup ml/b: spec.schedulingPolicy.gangg: unknown field; did you mean gang?" in problems[0]
+    assert any("PodGroup ml/a: spec.schedulingPolicy.gang.minCount" in p for p in problems[1:])
+
+
+def test_an_unknown_kind_suggests_the_nearest_supported_one(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="did you mean PodGroup"):
+        load_scenario(write(tmp_path, "kind: PodGrup\nmetadata: {name: x}\n"))
+
+
+def test_a_node_without_a_ready_condition_is_warned_about_with_its_line(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, READY_NODE + "---\n" + NODE.replace("n1", "n2")))
+    assert scenario.warnings == (
+        f"{tmp_path / 'scenario.yaml'}:8: Node n2 has no Ready condition: it counts as NotReady and nothing will "
+        "be placed on it",
+    )
+
+
+def test_a_topology_key_that_is_not_a_level_is_warned_about(tmp_path: Path) -> None:
+    spec = "schedulingPolicy: {gang: {minCount: 1}}, schedulingConstraints: {topology: [{key: rack, mode: Required}]}"
+    (warning,) = load_scenario(write(tmp_path, READY_NODE + gang(spec=spec))).warnings
+    assert warning.startswith(f"{tmp_path / 'scenario.yaml'}:8: PodGroup ml/g: topology key rack is not one of")
+    assert warning.endswith("the gang can never be placed")
+
+
+def test_a_gang_larger_than_the_whole_cluster_is_warned_about(tmp_path: Path) -> None:
+    (warning,) = load_scenario(write(tmp_path, READY_NODE + gang(pods=2, gpus=8))).warnings
+    assert "PodGroup ml/g: minCount pods need more than the cluster (nvidia.com/gpu 16 of 8)" in warning
+    assert warning.endswith("it can never start")
+
+
+def test_an_unknown_priority_class_is_warned_about_once_with_the_nearest_defined_one(tmp_path: Path) -> None:
+    classes = "---\napiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: training-high}\nvalue: 9\n"
+    spec = "schedulingPolicy: {gang: {minCount: 1}}, priorityClassName: trainig-high"
+    text = READY_NODE + classes + gang("a", spec) + gang("b", spec)
+    (warning,) = load_scenario(write(tmp_path, text)).warnings
+    assert "PodGroup ml/a: priorityClassName 'trainig-high' (did you mean training-high?) is not defined" in warning
+    assert warning.endswith("1 more objects name it")
+
+
+def test_the_bundled_contended_scenario_loads_without_warnings() -> None:
+    assert load_scenario(BUNDLED / "contended.yaml").warnings == ()

@@ -236,9 +236,7 @@ def comparison_table(summaries: list[Summary]) -> Table:
             "waits count the jobs that started."
         )
         table.caption_justify = "left"
-    table.add_column("Metric", no_wrap=True, overflow="ellipsis")
-    for summary in summaries:
-        table.add_column(escape(summary.policy), justify="right", no_wrap=True)
+    table.add_column("Metric", overflow="fold")  # a narrow terminal wraps the names, never the figures
     resource = summaries[0].resource.rsplit("/", 1)[-1].upper() if summaries else ""
     rows: list[tuple[str, Callable[[Summary], str]]] = [
         ("jobs started / completed / never started", lambda s: f"{s.started} / {s.completed} / {s.never_started}"),
@@ -260,8 +258,15 @@ def comparison_table(summaries: list[Summary]) -> Table:
     ]
     if any(s.provision_requests for s in summaries):
         rows.append(("capacity requests / nodes added", lambda s: f"{s.provision_requests} / {s.nodes_added}"))
-    for label, cell in rows:
-        table.add_row(escape(label), *(cell(s) for s in summaries))
+    cells = [[cell(s) for s in summaries] for _, cell in rows]
+    for i, summary in enumerate(summaries):
+        # Figures are never cut: on a narrow terminal the metric names give way instead.
+        widest = max((len(row[i]) for row in cells), default=0)
+        table.add_column(
+            escape(summary.policy), justify="right", no_wrap=True, min_width=max(widest, len(summary.policy))
+        )
+    for (label, _), row in zip(rows, cells, strict=True):
+        table.add_row(escape(label), *row)
     return table
 
 

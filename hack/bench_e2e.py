@@ -23,6 +23,9 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "hack"))
+from bench import write_json  # noqa: E402
+
 from tests.integration.apiserver import ApiServer  # noqa: E402
 from tests.integration.conftest import install_crds  # noqa: E402
 from tests.integration.operator_harness import (  # noqa: E402
@@ -78,7 +81,7 @@ async def wait_bound(api: client.ApiClient, namespace: str, count: int, within: 
     raise TimeoutError(f"only {len(bound)}/{count} pods bound")
 
 
-async def scenario(server: ApiServer, quick: bool) -> list[tuple[str, str, str, str]]:
+async def scenario(server: ApiServer, quick: bool, figures: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows = []
     async with api_client_for(server.kubeconfig_path) as api:
         core: Any = client.CoreV1Api(api)
@@ -93,6 +96,7 @@ async def scenario(server: ApiServer, quick: bool) -> list[tuple[str, str, str, 
         first, last = await create_pods(api, "gang", bodies)
         print(f"last gang pod created at {time.strftime('%H:%M:%S')}", file=sys.stderr)
         done = await wait_bound(api, "gang", 512)
+        figures["gang_512"] = {"nodes": 128, "after_last_created_s": done - last, "after_first_created_s": done - first}
         rows.append(
             (
                 "512-pod gang pending -> all bound (128 nodes)",
@@ -109,6 +113,7 @@ async def scenario(server: ApiServer, quick: bool) -> list[tuple[str, str, str, 
         first, _ = await create_pods(api, "single", bodies)
         done = await wait_bound(api, "single", pods)
         rate = pods / (done - first)
+        figures["single_pods"] = {"nodes": nodes, "pods": pods, "pods_per_s": rate, "seconds": done - first}
         rows.append(
             (
                 f"single pods: {pods:,} on {nodes:,} nodes",
@@ -124,7 +129,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--operator-log", help="keep the operator's log here")
+    parser.add_argument("--json", help="merge the figures into this JSON file (key: e2e)")
     args = parser.parse_args()
+    figures: dict[str, Any] = {"quick": args.quick}
     cache = subprocess.run([str(ROOT / "hack" / "k8s-test-server.sh")], check=True, capture_output=True, text=True)
     bin_dir = Path(cache.stdout.strip().splitlines()[-1]) / "bin"
     with tempfile.TemporaryDirectory() as tmp, ApiServer(bin_dir, Path(tmp)) as server:
@@ -133,7 +140,7 @@ def main() -> None:
         operator = OperatorProcess(server.kubeconfig_path, log_path, "--log-format", "console")
         try:
             operator.wait_ready()
-            rows = asyncio.run(scenario(server, args.quick))
+            rows = asyncio.run(scenario(server, args.quick, figures))
         finally:
             operator.stop()
     table = Table(title="End to end on a real kube-apiserver 1.20 (2 cores, one run)", title_justify="left")
@@ -142,6 +149,8 @@ def main() -> None:
     for row in rows:
         table.add_row(*row)
     Console().print(table)
+    figures["rows"] = [dict(zip(("benchmark", "figure", "target", "verdict"), row, strict=True)) for row in rows]
+    write_json(args.json, "e2e", figures)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import statistics
 import subprocess
@@ -33,6 +32,9 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "hack"))
+from bench import write_json  # noqa: E402
+
 from tests.integration.apiserver import ApiServer  # noqa: E402
 from tests.integration.conftest import install_crds  # noqa: E402
 from tests.integration.kube_scheduler import DEFAULT_SCHEDULER, KubeScheduler  # noqa: E402
@@ -214,7 +216,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="5 runs of each instead of 20")
     parser.add_argument("--runs", type=int, help="runs of each (default 20; quick 5)")
-    parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--json", help="merge the figures into this JSON file (key: latency)")
     parser.add_argument("--keep-logs", help="copy the schedulers' logs into this directory")
     args = parser.parse_args()
     began = time.monotonic()
@@ -236,8 +238,7 @@ def main() -> None:
                 Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
                 subprocess.run(["cp", "-r", f"{logs}/.", args.keep_logs], check=False)
     result = report(figures, time.monotonic() - began)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json, "latency", result)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "hack"))
+from bench import write_json  # noqa: E402
+
 from tests.integration.apiserver import ApiServer  # noqa: E402
 from tests.integration.conftest import install_crds  # noqa: E402
 from tests.integration.loadgen import (  # noqa: E402
@@ -94,6 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="200 gangs on 100 nodes")
     parser.add_argument("--operator-log", help="keep the operator's log here")
+    parser.add_argument("--json", help="merge the figures into this JSON file (key: load)")
     args = parser.parse_args()
     began = time.monotonic()
     gangs, nodes = (200, 100) if args.quick else (1000, 500)
@@ -110,7 +115,13 @@ def main() -> None:
             times = decision_times(operator.metrics_url)
         finally:
             operator.stop()
-    report(result, nodes, rss, times, time.monotonic() - began)
+    wall = time.monotonic() - began
+    report(result, nodes, rss, times, wall)
+    write_json(
+        args.json,
+        "load",
+        {"nodes": nodes, **asdict(result), "operator_peak_rss_mib": rss, "decisions": asdict(times), "wall_s": wall},
+    )
 
 
 if __name__ == "__main__":

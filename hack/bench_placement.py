@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import write_json
 
 from scheduler.api.core import Pod
 from scheduler.api.podgroup import SolverStatus
@@ -190,6 +196,7 @@ def spans(plan: Plan, key: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--json", help="merge the figures into this JSON file (key: placement)")
     args = parser.parse_args()
     console = Console()
     runs = 10 if args.quick else 40
@@ -198,7 +205,9 @@ def main() -> None:
     for column in ("Benchmark", "Figure", "Target", "Verdict"):
         table.add_column(column)
 
+    figures: dict[str, Any] = {"runs": runs}
     through = bench_throughput(console, 300 if args.quick else 1500)
+    figures["throughput"] = through
     ok = through["pods_per_s"] >= 1500
     table.add_row(
         "decisions, 5,000 nodes, gangs of 4",
@@ -211,6 +220,7 @@ def main() -> None:
     times, plans = bench_big_gang(tree4k, runs)
     median, p99 = statistics.median(times) * 1000, pct(times, 99) * 1000
     statuses = {s.value: sum(p.status is s for p in plans) for s in SolverStatus if any(p.status is s for p in plans)}
+    figures["big_gang_4k"] = {"median_s": median / 1000, "p99_s": p99 / 1000, "statuses": statuses}
     table.add_row(
         "512-pod gang, 4,096 nodes, 4 levels, 35 % busy",
         f"median {median:.1f} ms, p99 {p99:.1f} ms; {statuses}",
@@ -222,6 +232,13 @@ def main() -> None:
     c_median = statistics.median(c_times) * 1000
     c_status = Counter(p.status.value for p in c_plans)
     gaps = [p.gap for p in c_plans if p.gap is not None]
+    figures["constrained_4k"] = {
+        "median_s": c_median / 1000,
+        "p99_s": pct(c_times, 99),
+        "statuses": dict(c_status),
+        "worst_gap": max(gaps, default=0),
+        "all_placed": all(p.placed for p in c_plans),
+    }
     table.add_row(
         "  ... one per node (anti-affinity) + zone spread maxSkew 1",
         f"median {c_median:.1f} ms ({c_median / median:.1f}x the unconstrained), p99 {pct(c_times, 99) * 1000:.1f} ms;"
@@ -236,6 +253,7 @@ def main() -> None:
         gang = make_gang("big", [(512, signature(8, 1))], (TopologyRule(BLOCK, True), TopologyRule(RACK, False)))
         plan, seconds = timed(lambda c=capacity, g=gang: place_gang(c, g, PARAMS, FilterCache(tree4k)))
         empty_times.append(seconds)
+    figures["idle_4k"] = {"median_s": statistics.median(empty_times), "p99_s": pct(empty_times, 99)}
     table.add_row(
         "  ... the same gang on an idle cluster",
         f"median {statistics.median(empty_times) * 1000:.1f} ms, p99 {pct(empty_times, 99) * 1000:.1f} ms; "
@@ -250,6 +268,7 @@ def main() -> None:
         t, _ = bench_big_gang(tree, max(5, runs // 4))
         scaling.append((label, len(tree), statistics.median(t) * 1000))
     ratio = scaling[-1][2] / scaling[0][2]
+    figures["scaling"] = {"median_s_by_nodes": {n: ms / 1000 for _, n, ms in scaling}, "ratio_16k_1k": ratio}
     table.add_row(
         "512-pod gang, median vs cluster size",
         ", ".join(f"{n:,} nodes {ms:.1f} ms" for _, n, ms in scaling) + f"; 16x nodes -> {ratio:.1f}x time",
@@ -273,6 +292,7 @@ def main() -> None:
             tally["better"] += exact.score < greedy.score
             tally["worse"] += exact.score > greedy.score
     n = len(instances)
+    figures["cp_sat_vs_greedy"] = {"instances": n, **tally, **{f"{k}_s": v for k, v in seconds.items()}}
     table.add_row(
         f"CP-SAT vs greedy, {n} contended gangs",
         f"one rack: {tally['exact rack']} vs {tally['greedy rack']}; "
@@ -287,6 +307,7 @@ def main() -> None:
         else "MISSED",
     )
     console.print(table)
+    write_json(args.json, "placement", figures)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +31,9 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "hack"))
+from bench import write_json  # noqa: E402
+
 from tests.integration.apiserver import ApiServer  # noqa: E402
 from tests.integration.conftest import install_crds  # noqa: E402
 from tests.integration.kube_scheduler import KubeScheduler  # noqa: E402
@@ -234,6 +237,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="500 nodes only, 1,000 pods")
     parser.add_argument("--pods", type=int, help="single pods per run (default 2,000; quick 1,000)")
     parser.add_argument("--keep-logs", help="copy the schedulers' logs into this directory")
+    parser.add_argument("--json", help="merge the figures into this JSON file (key: side_by_side)")
     args = parser.parse_args()
     began = time.monotonic()
     node_counts = [500] if args.quick else [500, 5000]
@@ -249,7 +253,17 @@ def main() -> None:
         finally:
             if args.keep_logs:
                 subprocess.run(["cp", "-r", f"{logs}/.", args.keep_logs], check=False)
-    report(singles, gang_runs, time.monotonic() - began)
+    wall = time.monotonic() - began
+    report(singles, gang_runs, wall)
+    write_json(
+        args.json,
+        "side_by_side",
+        {
+            "singles": [{**asdict(run), "pods_per_s": run.rate} for run in singles],
+            "gangs": [asdict(run) for run in gang_runs],
+            "wall_s": wall,
+        },
+    )
 
 
 if __name__ == "__main__":

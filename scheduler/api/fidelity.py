@@ -10,6 +10,9 @@ an unknown key is by definition a placement rule we would be ignoring.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import BaseModel
 
 from scheduler.api.core import Container, Pod
@@ -76,6 +79,23 @@ KNOWN_UNSUPPORTED = {
     "schedulingGroup": "upstream Workload-Aware Scheduling membership",
     "workloadRef": "upstream Workload-Aware Scheduling membership",
 }
+
+
+def without_inert_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A pod's wire form without the fields known not to affect placement (env, probes, mounts, commands...):
+    the cache keeps every pod for the life of the process, and these were most of its memory. Unknown
+    fields stay, so that `placement_refusal` still sees them."""
+    spec = body.get("spec")
+    if not isinstance(spec, Mapping):
+        return dict(body)
+    slim = {k: v for k, v in spec.items() if k not in INERT_SPEC_FIELDS}
+    for kind in ("containers", "initContainers"):
+        if isinstance(spec.get(kind), list):
+            slim[kind] = [
+                {k: v for k, v in c.items() if k not in INERT_CONTAINER_FIELDS} if isinstance(c, Mapping) else c
+                for c in spec[kind]
+            ]
+    return {**body, "spec": slim}
 
 
 def placement_refusal(pod: Pod) -> str | None:

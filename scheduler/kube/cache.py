@@ -9,6 +9,7 @@ import structlog
 from pydantic import ValidationError
 
 from scheduler.api.core import Node, Pod, PodDisruptionBudget, PriorityClass
+from scheduler.api.fidelity import without_inert_fields
 from scheduler.api.namespace import Namespace
 from scheduler.api.podgroup import PodGroup
 from scheduler.api.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
@@ -125,7 +126,7 @@ class Invalid:
 def _pod(state: ClusterState, change: Change, key: str) -> bool:
     if change.deleted:
         return state.remove_pod(key) is not None
-    info = pod_info(Pod.model_validate(change.body))
+    info = pod_info(Pod.model_validate(without_inert_fields(change.body)))
     current = state.pods.get(key)
     if current is not None and current.assumed and info.node is None and current.uid == info.uid:
         # Our own binding is in flight: keep the assumption until the server shows it (or we forget it). A pod

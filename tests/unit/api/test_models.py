@@ -4,6 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from scheduler.api.core import Node, Pod
+from scheduler.api.fidelity import placement_refusal, without_inert_fields
 from scheduler.api.membership import pod_group_of, stamp_pod_groups
 from scheduler.api.podgroup import COSCHEDULING_POD_GROUP_LABEL, POD_GROUP_LABEL, PodGroup
 from scheduler.api.policy import DisruptionMode, PreemptionPolicy, TopologyMode
@@ -147,3 +148,25 @@ def test_group_priority_prefers_explicit_then_class_then_pods() -> None:
     plain = group.spec.model_copy(update={"priority_class_name": None})
     pod = Pod.model_validate({"metadata": {"name": "p"}, "spec": {"priority": 30}})
     assert group_priority(plain, {}, [pod]) == 30
+
+
+def test_inert_fields_are_dropped_at_the_edge_and_unknown_ones_kept_for_the_refusal() -> None:
+    body: dict[str, Any] = {
+        "metadata": {"name": "p"},
+        "spec": {
+            "containers": [{"name": "c", "env": [{"name": "A", "value": "1"}], "livenessProbe": {}, "futureField": 1}],
+            "dnsPolicy": "ClusterFirst",
+            "resourceClaims": [{"name": "gpu"}],
+        },
+    }
+    slim = without_inert_fields(body)
+    assert slim["spec"]["containers"] == [{"name": "c", "futureField": 1}]
+    assert "dnsPolicy" not in slim["spec"]
+    assert body["spec"]["containers"][0]["env"]  # the caller's body is not changed
+    refusal = placement_refusal(Pod.model_validate(slim))
+    assert refusal is not None
+    assert refusal.startswith("spec.resourceClaims")  # pod-level fields are looked at first
+    del slim["spec"]["resourceClaims"]
+    unknown = placement_refusal(Pod.model_validate(slim))
+    assert unknown is not None
+    assert unknown.startswith("spec.containers[0].futureField")

@@ -23,6 +23,7 @@ from scheduler.engine.effects import (
     SetPodCondition,
     WriteStatus,
 )
+from scheduler.engine.observer import Quiet
 from scheduler.engine.state import ClusterState, pod_info
 from tests.unit.engine.test_cycle import cluster, group, pod
 
@@ -209,29 +210,17 @@ def test_failures_answered_one_by_one_are_retried_together_after_one_delay_not_a
 
 
 @dataclass
-class Recorder:
-    """An observer that keeps what the engine told it."""
+class Recorder(Quiet):
+    """An observer that keeps what the engine told it of the SLIs."""
 
     bound: list[tuple[str, float, float]] = field(default_factory=list)
     families: list[dict[str, int]] = field(default_factory=list)
-
-    def observe(self, decision: Any) -> None:
-        pass
-
-    def pending(self, active_units: int, active_pods: int, backoff_units: int, backoff_pods: int) -> None:
-        pass
-
-    def bind_errors_seen(self, count: int) -> None:
-        pass
 
     def gang_bound(self, priority_class: str, since_quorum_s: float, since_first_attempt_s: float) -> None:
         self.bound.append((priority_class, since_quorum_s, since_first_attempt_s))
 
     def waiting_by_family(self, families: Any) -> None:
         self.families.append(dict(families))
-
-    def evictions_in_flight(self, count: int) -> None:
-        pass
 
 
 def test_a_gang_reports_its_wait_from_quorum_and_from_its_first_attempt_when_bound() -> None:

@@ -340,3 +340,26 @@ async def stand_in_controller(api: client.ApiClient, namespace: str) -> dict[str
     core: Any = client.CoreV1Api(api)
     made = await core.create_namespaced_config_map(namespace, {"metadata": {"name": "controller"}})
     return {"apiVersion": "v1", "kind": "ConfigMap", "name": "controller", "uid": made.metadata.uid, "controller": True}
+
+
+async def unschedulable(api: client.ApiClient, namespace: str, name: str) -> bool:
+    """Phalanx said PodScheduled=False on the pod (a decision that included it placed nothing)."""
+    core: Any = client.CoreV1Api(api)
+    pod = await core.read_namespaced_pod(name, namespace)
+    return any(c.type == "PodScheduled" and c.status == "False" for c in pod.status.conditions or [])
+
+
+async def seen_by_operator(api: client.ApiClient, namespace: str, pool: str) -> None:
+    """Returns once Phalanx's pod watch has delivered everything that happened before this call: a pod of ours
+    that fits nowhere is created after it, and Phalanx can only call it unschedulable once its watch got there."""
+    core: Any = client.CoreV1Api(api)
+    name = unique("sentinel")
+    body = pod_body(name, pool, None, gpus=1)
+    body["spec"]["nodeSelector"] = {"pool": unique("nowhere")}
+    await core.create_namespaced_pod(namespace, body)
+
+    async def answered() -> bool:
+        return await unschedulable(api, namespace, name)
+
+    await eventually(answered, within=30, what="Phalanx's verdict on a pod created after the race")
+    await core.delete_namespaced_pod(name, namespace)

@@ -34,7 +34,9 @@ from tests.integration.operator_harness import (
     make_nodes,
     pod_body,
     pod_group_body,
+    seen_by_operator,
     unique,
+    unschedulable,
 )
 
 pytestmark = pytest.mark.usefixtures("phalanx_crds", "controller_manager")
@@ -50,29 +52,6 @@ async def _overcommitted(api: client.ApiClient, namespace: str) -> list[str]:
             limits = pod.spec.containers[0].resources.limits or {}
             used[pod.spec.node_name] = used.get(pod.spec.node_name, 0) + int(limits.get("nvidia.com/gpu", 0))
     return [node for node, gpus in used.items() if gpus > GPUS_PER_NODE]
-
-
-async def _unschedulable(api: client.ApiClient, namespace: str, name: str) -> bool:
-    """Phalanx said PodScheduled=False on the pod (a decision that included it placed nothing)."""
-    core: Any = client.CoreV1Api(api)
-    pod = await core.read_namespaced_pod(name, namespace)
-    return any(c.type == "PodScheduled" and c.status == "False" for c in pod.status.conditions or [])
-
-
-async def _seen_by_phalanx(api: client.ApiClient, namespace: str, pool: str) -> None:
-    """Returns once Phalanx's pod watch has delivered everything that happened before this call: a pod of ours
-    that fits nowhere is created after it, and Phalanx can only call it unschedulable once its watch got there."""
-    core: Any = client.CoreV1Api(api)
-    name = unique("sentinel")
-    body = pod_body(name, pool, None, gpus=1)
-    body["spec"]["nodeSelector"] = {"pool": unique("nowhere")}
-    await core.create_namespaced_pod(namespace, body)
-
-    async def answered() -> bool:
-        return await _unschedulable(api, namespace, name)
-
-    await eventually(answered, within=30, what="Phalanx's verdict on a pod created after the race")
-    await core.delete_namespaced_pod(name, namespace)
 
 
 async def test_a_node_taken_by_kube_scheduler_mid_binding_is_never_overcommitted_and_the_gang_is_replanned(
@@ -131,7 +110,7 @@ async def test_a_node_taken_by_kube_scheduler_mid_binding_is_never_overcommitted
                 await create_pods(api_client, namespace, [_ordinary(pool)])
                 await eventually(all_bound(api_client, namespace, "other", 1), within=60, what="kube-scheduler bound")
                 assert (await bound(api_client, namespace, "other"))["other"] != stranded_node
-                await _seen_by_phalanx(api_client, namespace, pool)
+                await seen_by_operator(api_client, namespace, pool)
                 proxy.refuse = None  # the held binding may go through now: it must not be sent to a full node
 
                 async def released() -> bool:
@@ -142,7 +121,7 @@ async def test_a_node_taken_by_kube_scheduler_mid_binding_is_never_overcommitted
                 # Its Job controller recreates it; with no room, the whole gang waits.
                 async def waiting_whole() -> bool:
                     pods = await job_pods_of(api_client, namespace, "g")
-                    return len(pods) == 2 and all([await _unschedulable(api_client, namespace, p) for p in pods])
+                    return len(pods) == 2 and all([await unschedulable(api_client, namespace, p) for p in pods])
 
                 await eventually(waiting_whole, within=60, what="the recreated gang found no room, both pods told")
                 assert not any((await job_pods_of(api_client, namespace, "g")).values())

@@ -36,6 +36,7 @@ from tests.integration.operator_harness import (
     make_nodes,
     pod_body,
     pod_group_body,
+    seen_by_operator,
     unique,
 )
 
@@ -219,3 +220,62 @@ async def test_a_preemption_cut_short_by_a_crash_ends_with_the_preemptor_bound_a
             await eventually(all_bound(api_client, namespace, "after", 1), what="a new pod bound on the free node")
         finally:
             second.stop()
+
+
+async def test_a_preemptor_recreated_under_its_name_mid_preemption_inherits_no_nomination(
+    api_client: client.ApiClient, apiserver: ApiServer, namespace: str, tmp_path: Path
+) -> None:
+    """A StatefulSet-style delete and recreate under the same name while the victim terminates: the new pod
+    (another UID, and a nodeSelector for the other node, where nothing may be preempted) must not inherit the
+    old pod's nomination and land on the freed node its own spec forbids: it waits, unschedulable."""
+    pool = unique("pool")
+    first, other = await make_nodes(api_client, pool, racks=1, per_rack=2)
+    scheduling: Any = client.SchedulingV1Api(api_client)
+    core: Any = client.CoreV1Api(api_client)
+    low, high = unique("low"), unique("high")
+    await scheduling.create_priority_class({"metadata": {"name": low}, "value": 10})
+    await scheduling.create_priority_class({"metadata": {"name": high}, "value": 1000})
+    finalize = True
+    async with kubelet(api_client, namespace, finalize=lambda: finalize):
+        operator = _operator(apiserver.kubeconfig_path, tmp_path / "operator.log")
+        try:
+            victim, keeper = pod_body("victim", pool, None, 8, low), pod_body("keeper", pool, None, 8, high)
+            victim["spec"]["nodeSelector"]["kubernetes.io/hostname"] = first
+            keeper["spec"]["nodeSelector"]["kubernetes.io/hostname"] = other  # as high as p: never a victim
+            await create_pods(api_client, namespace, [victim, keeper])
+            await eventually(all_bound(api_client, namespace, "", 2), what="both nodes full")
+            finalize = False  # the victim will stay Terminating: the preemptor waits on its nomination
+            await create_pods(api_client, namespace, [pod_body("p", pool, None, 8, high)])
+
+            async def nominated() -> bool:
+                pod = await core.read_namespaced_pod("p", namespace)
+                terminating = (await core.read_namespaced_pod("victim", namespace)).metadata.deletion_timestamp
+                return pod.status.nominated_node_name == first and terminating is not None
+
+            await eventually(nominated, within=60, what="p nominated to the victim's node, the victim terminating")
+            await core.delete_namespaced_pod("p", namespace, grace_period_seconds=0)
+
+            async def gone() -> bool:
+                return "p" not in await bound(api_client, namespace, "p")
+
+            await eventually(gone, what="the preemptor deleted")
+            again = pod_body("p", pool, None, 8, high)
+            again["spec"]["nodeSelector"]["kubernetes.io/hostname"] = other
+            await create_pods(api_client, namespace, [again])
+            finalize = True
+
+            async def victim_gone_and_p_decided() -> bool:
+                names = await bound(api_client, namespace, "")
+                if names.get("p"):
+                    return True  # bound: the assertion below says where
+                pod = await core.read_namespaced_pod("p", namespace)
+                told = any(c.type == "PodScheduled" and c.status == "False" for c in pod.status.conditions or [])
+                return "victim" not in names and told
+
+            await eventually(victim_gone_and_p_decided, within=60, what="the victim gone and p decided again")
+            await seen_by_operator(api_client, namespace, pool)  # everything up to here has been acted on
+            where = (await bound(api_client, namespace, "p"))["p"]
+            assert where is None, f"the recreated p was bound to {where}, its predecessor's nominated node"
+        finally:
+            operator.stop()
+            print(operator.log_tail(60))

@@ -4,7 +4,7 @@
 2. Snapshot the cache: free capacity over the current topology tree.
 3-5. Filter, place (CP-SAT with greedy fallback) — the solver.
    If nothing fits and the unit may preempt: the preemption model picks victims (whole PodGroups where their
-   disruptionMode says so) and nominates nodes; the caller evicts, then `admit` reserves the nominations.
+   disruptionMode says so) and nominates nodes; the engine evicts, then `admit` reserves the nominations.
 6. Validate the plan independently of the solver, then reserve it (assume every pod) so the next cycle sees
    the capacity as used. A plan that fails validation is never reserved: it is a scheduler error.
 """
@@ -66,28 +66,19 @@ class Scheduler:
         self._lowest: int | None = None
         self._lowest_known = False
 
-    def schedule_pending(
-        self,
-        *,
-        evict: Callable[[Decision], None] | None = None,
-        skip: Callable[[Unit], bool] | None = None,
-    ) -> list[Decision]:
+    def schedule_pending(self, *, skip: Callable[[Unit], bool] | None = None) -> list[Decision]:
         """One pass over every pending unit, in queue order; each decision sees the ones before it.
 
-        A preemption decision is handed to `evict` (which removes the victims), then admitted; without `evict`
-        it stays a nomination and the victims keep running. `skip` lets the caller back off units that
-        nothing has happened to since they last failed.
+        A preemption decision stays a nomination (the victims keep running): the engine (driver.py) evicts
+        them and admits it once they are gone. `skip` lets the caller back off units that nothing has happened
+        to since they last failed.
         """
         decisions = []
         self._lowest_known = False
         for unit in pending_units(self.state, self.config.name, gangs=self.config.gangs):
             if skip is not None and skip(unit):
                 continue
-            decision = self.schedule_one(unit)
-            if decision.reason is ScheduledReason.WAITING_FOR_PREEMPTION and evict is not None:
-                evict(decision)
-                decision = self.admit(decision)
-            decisions.append(decision)
+            decisions.append(self.schedule_one(unit))
         return decisions
 
     def schedule_one(self, unit: Unit) -> Decision:

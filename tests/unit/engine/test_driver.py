@@ -3,7 +3,7 @@ and nominations, pod identity, status writes, waking a waiting gang. The same co
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from scheduler.api.core import Pod
@@ -13,8 +13,6 @@ from scheduler.engine.cycle import EngineConfig
 from scheduler.engine.driver import MAX_REPLANS, Engine
 from scheduler.engine.effects import (
     Bind,
-    Done,
-    Effect,
     Evict,
     Nominate,
     Outcome,
@@ -24,60 +22,13 @@ from scheduler.engine.effects import (
     WriteStatus,
 )
 from scheduler.engine.observer import Quiet
-from scheduler.engine.state import ClusterState, pod_info
+from scheduler.engine.state import pod_info
+from tests.unit.engine.port import Clock, Port, engine_for, run
 from tests.unit.engine.test_cycle import cluster, group, pod
-
-
-@dataclass
-class Clock:
-    now: float = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Port:
-    """Answers effects as a cluster would, or as told; records everything it was asked."""
-
-    state: ClusterState
-    refuse: dict[str, Outcome] = field(default_factory=dict)  # pod -> how its bindings fail
-    asked: list[Effect] = field(default_factory=list)
-
-    def carry(self, engine: Engine, effects: list[Effect]) -> None:
-        for effect in effects:
-            self.asked.append(effect)
-            engine.done(self.answer(effect))
-
-    def answer(self, effect: Effect) -> Done:
-        if isinstance(effect, Bind):
-            outcome = self.refuse.get(effect.pod)
-            if outcome is not None:
-                return Done(effect, outcome, "refused")
-            info = self.state.pods[effect.pod]
-            if info.uid != effect.uid:
-                return Done(effect, Outcome.PERMANENT, "(409) uid precondition failed")
-            self.state.upsert_pod(replace(info, node=effect.node, assumed=False))
-        if isinstance(effect, Evict | Release):
-            self.state.remove_pod(effect.pod)
-        return Done(effect)
-
-    def of(self, kind: type[Any]) -> list[Any]:
-        return [e for e in self.asked if isinstance(e, kind)]
 
 
 def named(p: Pod, uid: str) -> Pod:
     return p.model_copy(update={"metadata": p.metadata.model_copy(update={"uid": uid})})
-
-
-def engine_for(state: ClusterState) -> tuple[Engine, Clock, Port]:
-    clock = Clock()
-    return Engine(state, EngineConfig(), clock), clock, Port(state)
-
-
-def run(engine: Engine, port: Port, passes: int = 3) -> None:
-    for _ in range(passes):
-        port.carry(engine, engine.step())
 
 
 def test_a_scheduled_gang_is_bound_through_bind_effects_that_carry_each_pods_uid() -> None:

@@ -15,9 +15,11 @@ import pytest
 from scheduler.api.core import Node, Pod
 from scheduler.api.podgroup import POD_GROUP_LABEL, PodGroup, ScheduledReason
 from scheduler.engine.cycle import Scheduler
+from scheduler.engine.effects import Evict
 from scheduler.engine.state import ClusterState, pod_info
 from scheduler.topology.nodes import strip_node
 from tests.builders import LEVELS, RACK, ZONE
+from tests.unit.engine.port import engine_for, run
 
 HOST = "kubernetes.io/hostname"
 ANTI_HOST = {
@@ -213,15 +215,10 @@ def test_preemption_evicts_the_lower_priority_pod_whose_anti_affinity_repels_the
     ]
     gang = gang_pods(2, priority=100, affinity=ANTI_HOST)
     state = cluster(grid(zones=1), [*guards, *gang], {"g": 2})
-    evicted: list[str] = []
-
-    def evict(decision: Any) -> None:
-        for key in decision.plan.victim_pods:
-            evicted.append(key)
-            state.remove_pod(key)
-
-    [decision] = Scheduler(state).schedule_pending(evict=evict)
-    assert decision.scheduled, decision.message
+    engine, _, port = engine_for(state)
+    run(engine, port, passes=3)
+    evicted = [e.pod for e in port.of(Evict)]
+    assert engine.last["ml/g"].scheduled, engine.last["ml/g"].message
     assert len(evicted) == 2  # two nodes freed of their guard, not three
     assert set(placed(state).values()) == {f"z0-n{k.split('-')[-1]}" for k in evicted}
 

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from scheduler.api.core import PodDisruptionBudget
 from scheduler.api.podgroup import ScheduledReason
 from scheduler.engine.cycle import Decision, EngineConfig, Scheduler
+from scheduler.engine.effects import Evict
 from scheduler.engine.state import ClusterState, pod_info
+from tests.unit.engine.port import engine_for, run
 from tests.unit.engine.test_cycle import cluster, group, pod
 
 
-def evictor(state: ClusterState) -> tuple[list[str], Callable[[Decision], None]]:
-    evicted: list[str] = []
-
-    def evict(decision: Decision) -> None:
-        assert decision.plan is not None
-        for key in decision.plan.victim_pods:
-            evicted.append(key)
-            state.remove_pod(key)
-
-    return evicted, evict
+def preempted(state: ClusterState, unit: str = "ml/high") -> tuple[Decision, list[str]]:
+    """The engine's passes until the preemptor is bound: its last decision, and the pods it evicted."""
+    engine, _, port = engine_for(state)
+    run(engine, port, passes=3)
+    return engine.last[unit], [e.pod for e in port.of(Evict)]
 
 
 def low_gang_and_high_gang(mode: str = "PodGroup") -> ClusterState:
@@ -33,8 +28,7 @@ def low_gang_and_high_gang(mode: str = "PodGroup") -> ClusterState:
 
 def test_a_higher_priority_gang_preempts_a_whole_lower_priority_gang() -> None:
     state = low_gang_and_high_gang()
-    evicted, evict = evictor(state)
-    (decision,) = Scheduler(state).schedule_pending(evict=evict)
+    decision, evicted = preempted(state)
     assert decision.scheduled
     assert decision.plan is not None
     assert decision.plan.victims == ("ml/low",)
@@ -44,8 +38,7 @@ def test_a_higher_priority_gang_preempts_a_whole_lower_priority_gang() -> None:
 
 def test_with_pod_disruption_mode_only_the_pods_in_the_way_go() -> None:
     state = low_gang_and_high_gang(mode="Pod")
-    evicted, evict = evictor(state)
-    (decision,) = Scheduler(state).schedule_pending(evict=evict)
+    decision, evicted = preempted(state)
     assert decision.scheduled
     assert len(evicted) == 2
 

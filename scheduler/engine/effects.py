@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from scheduler.api.workload import GROUP, VERSION
+
 
 class Outcome(StrEnum):
     OK = "ok"
@@ -154,7 +156,7 @@ def pod_ref(pod: str, uid: str | None = None) -> dict[str, str]:
 
 def group_ref(key: str, uid: str | None = None) -> dict[str, str]:
     namespace, name = key.split("/", 1)
-    ref = {"apiVersion": "scheduling.phalanx.dev/v1alpha1", "kind": "PodGroup", "namespace": namespace, "name": name}
+    ref = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "PodGroup", "namespace": namespace, "name": name}
     if uid:
         ref["uid"] = uid
     return ref

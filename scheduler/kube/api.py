@@ -19,6 +19,7 @@ from kubernetes_asyncio import client
 
 from scheduler.api.storage import SELECTED_NODE
 from scheduler.api.workload import GROUP, VERSION
+from scheduler.engine.effects import pod_ref
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -211,7 +212,7 @@ class KubeApi:
             if exc.status == 404:
                 return
             raise
-        await self.post_event(_pod_ref(pod), "Normal", "Preempted", message)
+        await self.post_event(pod_ref(pod), "Normal", "Preempted", message)
         await self.delete_pod(pod)
 
     # Events -----------------------------------------------------------------------------------------------
@@ -302,19 +303,6 @@ async def raise_for_status(response: aiohttp.ClientResponse) -> None:
         error.body, error.headers = await response.read(), response.headers
         response.release()
         raise error
-
-
-def pod_group_ref(key: str, uid: str | None = None) -> dict[str, str]:
-    namespace, name = key.split("/", 1)
-    ref = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "PodGroup", "namespace": namespace, "name": name}
-    if uid:
-        ref["uid"] = uid
-    return ref
-
-
-def _pod_ref(pod: str) -> dict[str, str]:
-    namespace, name = pod.split("/", 1)
-    return {"apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": name}
 
 
 def _now() -> str:

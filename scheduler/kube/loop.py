@@ -22,9 +22,9 @@ from scheduler.api.config import ProvisioningConfig
 from scheduler.api.provisioning import ProvisioningState
 from scheduler.engine.cycle import EngineConfig
 from scheduler.engine.driver import Backoff, Engine
-from scheduler.engine.effects import AskCapacity, Done, Effect, SettleCapacity
+from scheduler.engine.effects import AskCapacity, Done, Effect, SettleCapacity, group_ref, pod_ref
 from scheduler.engine.state import ClusterState
-from scheduler.kube.api import KubeApi, pod_group_ref
+from scheduler.kube.api import KubeApi
 from scheduler.kube.cache import Invalid, apply
 from scheduler.kube.effects import carry_out
 from scheduler.kube.inbox import Change, Inbox
@@ -171,16 +171,16 @@ class SchedulingLoop(threading.Thread):
                 message = f"invalid pod, not scheduled until fixed: {bad.message}"
                 condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
                 self._spawn(self.kube.set_pod_condition(bad.key, condition))
-                self._spawn(self.kube.post_event(_pod_ref(bad.key), "Warning", "FailedScheduling", message))
+                self._spawn(self.kube.post_event(pod_ref(bad.key), "Warning", "FailedScheduling", message))
             elif bad.kind == "podgroup":
-                ref = pod_group_ref(bad.key, meta.get("uid"))
+                ref = group_ref(bad.key, meta.get("uid"))
                 self._spawn(
                     self.kube.post_event(ref, "Warning", "InvalidPodGroup", f"ignored until fixed: {bad.message}")
                 )
 
     def _group_event(self, key: str, type_: str, reason: str, message: str) -> None:
         group = self.state.groups.get(key)
-        ref = pod_group_ref(key, group.metadata.uid if group else None)
+        ref = group_ref(key, group.metadata.uid if group else None)
         self._spawn(self.kube.post_event(ref, type_, reason, message))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -193,8 +193,3 @@ async def _quiet(coro: Coroutine[Any, Any, Any]) -> None:
         await coro
     except Exception as exc:
         log.warning("background api call failed", error=str(exc))
-
-
-def _pod_ref(pod: str) -> dict[str, str]:
-    namespace, name = pod.split("/", 1)
-    return {"apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": name}

@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from scheduler.api.base import LenientModel
 from scheduler.api.meta import Int32, ObjectMeta
-from scheduler.api.quantity import to_scheduler_units
+from scheduler.api.quantity import Quantity, to_scheduler_units
 from scheduler.api.selectors import (
     Affinity,
     LabelSelector,
@@ -44,7 +44,6 @@ __all__ = [
 ]
 
 DEFAULT_SCHEDULER = "default-scheduler"
-Quantity = str | int | float
 
 
 def _resources(raw: dict[str, Quantity]) -> dict[str, Quantity]:
@@ -113,6 +112,14 @@ class PodSchedulingGate(LenientModel):
     name: str
 
 
+class PodSchedulingGroup(LenientModel):
+    """Upstream Workload-Aware Scheduling membership (1.36+): the standalone `scheduling.k8s.io` PodGroup the pod
+    belongs to. Exactly one member upstream; a member added by a newer release stays in `model_extra` and
+    refuses the pod (api/fidelity.py), since it would name a group we cannot see."""
+
+    pod_group_name: str | None = None
+
+
 class PersistentVolumeClaimSource(LenientModel):
     claim_name: str
     read_only: bool = False
@@ -142,6 +149,7 @@ class PodSpec(LenientModel):
     resources: ResourceRequirements | None = None  # pod-level resources (1.32+)
     volumes: list[Volume] = Field(default_factory=list)
     scheduling_gates: list[PodSchedulingGate] = Field(default_factory=list)
+    scheduling_group: PodSchedulingGroup | None = None
     termination_grace_period_seconds: int | None = None
 
     _check_overhead = field_validator("overhead")(_resources)

@@ -76,8 +76,8 @@ INERT_PORT_FIELDS = frozenset({"name"})
 KNOWN_UNSUPPORTED = {
     "resourceClaims": "Dynamic Resource Allocation claims",
     "claims": "Dynamic Resource Allocation claims",
-    "schedulingGroup": "upstream Workload-Aware Scheduling membership",
-    "workloadRef": "upstream Workload-Aware Scheduling membership",
+    # 1.35's membership (a v1alpha1 Workload's inline group); 1.36 replaced it with schedulingGroup.
+    "workloadRef": "1.35 Workload-Aware Scheduling membership, replaced by spec.schedulingGroup in 1.36",
 }
 
 
@@ -110,9 +110,9 @@ def placement_refusal(pod: Pod) -> str | None:
                 return found
     if spec.resources is not None and (found := _strict("spec.resources", spec.resources)) is not None:
         return found
-    for name in ("affinity",):
+    for name, alias in (("affinity", "affinity"), ("scheduling_group", "schedulingGroup")):
         value = getattr(spec, name)
-        if value is not None and (found := _strict(f"spec.{name}", value)) is not None:
+        if value is not None and (found := _strict(f"spec.{alias}", value)) is not None:
             return found
     for index, constraint in enumerate(spec.topology_spread_constraints):
         if (found := _strict(f"spec.topologySpreadConstraints[{index}]", constraint)) is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,10 +31,8 @@ from scheduler.api.meta import ObjectMeta
 from scheduler.api.policy import (
     DisruptionMode,
     GangSchedulingPolicy,
-    SchedulingConstraints,
     SchedulingPolicy,
-    TopologyConstraint,
-    TopologyMode,
+    topology_from_annotations,
 )
 from scheduler.api.workload import PodGroupTemplate, TypedLocalObjectReference, Workload, WorkloadSpec
 
@@ -43,13 +41,12 @@ GANG_ANNOTATION = "scheduling.phalanx.dev/gang"
 # On a JobSet: one gang for the whole JobSet (default), one per replicated job, or one per child Job.
 GANG_SCOPE_ANNOTATION = "scheduling.phalanx.dev/gang-scope"
 GANG_SCOPES = ("JobSet", "ReplicatedJob", "Job")
-# Topology for the generated groups (one required key, preferred keys comma-separated), as Kueue's
-# podset-required-topology: the controller's own spec has nowhere to say it.
-REQUIRED_TOPOLOGY_ANNOTATION = "scheduling.phalanx.dev/required-topology"
-PREFERRED_TOPOLOGY_ANNOTATION = "scheduling.phalanx.dev/preferred-topology"
 # On the generated Workload, so the operator only ever deletes what it made.
 INTEGRATION_LABEL = "scheduling.phalanx.dev/integration"
 
+# Upstream's own integrations (KEP-5547 for Job) write the Workload and PodGroups and set each pod's
+# schedulingGroup: a second gang of ours for the same pods would only sit empty beside theirs.
+UPSTREAM_GANG = "gang scheduled through upstream's Workload API (spec.scheduling or schedulingGroup)"
 MAX_OWNER_DEPTH = 6
 WAITING = "waiting for"  # how a hold that time will resolve begins (an owner not seen yet)
 _LABEL_VALUE_MAX = 63  # the Workload's name is also a label value on its PodGroups
@@ -131,6 +128,12 @@ def record_for(body: Mapping[str, Any], scheduler_name: str) -> OwnerRecord:
     return owner_record(kind, Owned.model_validate(body).metadata)
 
 
+def left_to_upstream(record: OwnerRecord) -> OwnerRecord:
+    """The record of an object an upstream Workload names as its controller (1.36's Job controller makes one
+    for an Indexed Job without any field on the Job saying so): its pods are upstream's gang, not ours."""
+    return replace(record, gang=None, problem="", note=UPSTREAM_GANG) if record.integrated else record
+
+
 def owner_record(kind: str, metadata: ObjectMeta) -> OwnerRecord:
     """A record of identity and owner only: an object on the way from a pod to its root."""
     return _base(kind, metadata)
@@ -195,6 +198,8 @@ def _job_record(job: Job, scheduler_name: str) -> OwnerRecord:
         return _base("Job", meta, "part of a JobSet")
     if job.spec.template.spec.scheduler_name != scheduler_name:
         return _base("Job", meta, f"its pods use scheduler {job.spec.template.spec.scheduler_name!r}")
+    if "scheduling" in (job.spec.model_extra or {}) or job.spec.template.spec.scheduling_group is not None:
+        return _base("Job", meta, UPSTREAM_GANG)
     choice = meta.annotations.get(GANG_ANNOTATION)
     size = job.spec.pods_at_once
     indexed = job.spec.completion_mode == "Indexed"
@@ -220,6 +225,10 @@ def _jobset_record(jobset: JobSet, scheduler_name: str) -> OwnerRecord:
         return _problem("JobSet", meta, f"annotation {GANG_SCOPE_ANNOTATION}={scope!r} must be one of {GANG_SCOPES}")
     if choice == "false":
         return _base("JobSet", meta, f"opted out by {GANG_ANNOTATION}=false")
+    if "scheduling" in (jobset.spec.model_extra or {}) or any(
+        rj.template.spec.template.spec.scheduling_group is not None for rj in jobset.spec.replicated_jobs
+    ):
+        return _base("JobSet", meta, UPSTREAM_GANG)
     ours = [
         rj
         for rj in jobset.spec.replicated_jobs
@@ -260,6 +269,9 @@ def _lws_record(lws: LeaderWorkerSet, scheduler_name: str) -> OwnerRecord:
         return _base("LeaderWorkerSet", meta, f"opted out by {GANG_ANNOTATION}=false")
     if schedulers != {scheduler_name}:
         return _base("LeaderWorkerSet", meta, f"its pods use scheduler(s) {sorted(schedulers)}")
+    templates = [lwt.worker_template, *([lwt.leader_template] if lwt.leader_template else [])]
+    if any(t.spec.scheduling_group is not None for t in templates):
+        return _base("LeaderWorkerSet", meta, UPSTREAM_GANG)
     if lws.spec.startup_policy == "LeaderReady":
         # Workers are created only once the leader runs: a gang of leader and workers would wait forever.
         return _base("LeaderWorkerSet", meta, "startupPolicy LeaderReady creates workers after the leader runs")
@@ -289,7 +301,7 @@ def _integrated(
     """A root whose pods form gangs: `shapes` are (template name, minCount, replicas)."""
     annotations = {**template_annotations, **metadata.annotations}
     try:
-        constraints = _topology(annotations)
+        constraints = topology_from_annotations(annotations)
         templates = [
             PodGroupTemplate(
                 name=name,
@@ -329,16 +341,6 @@ def workload_name(name: str, kind: str) -> str:
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
     keep = _LABEL_VALUE_MAX - len(suffix) - len(digest) - 2
     return f"{name[:keep].rstrip('-.')}-{digest}-{suffix}"
-
-
-def _topology(annotations: Mapping[str, str]) -> SchedulingConstraints:
-    constraints: list[TopologyConstraint] = []
-    if required := annotations.get(REQUIRED_TOPOLOGY_ANNOTATION, "").strip():
-        constraints.append(TopologyConstraint(key=required, mode=TopologyMode.REQUIRED))
-    for key in annotations.get(PREFERRED_TOPOLOGY_ANNOTATION, "").split(","):
-        if key.strip():
-            constraints.append(TopologyConstraint(key=key.strip(), mode=TopologyMode.PREFERRED))
-    return SchedulingConstraints(topology=constraints)
 
 
 def _first_error(exc: Exception) -> str:

@@ -18,8 +18,14 @@ from scheduler.api.workload import API_VERSION, Workload
 def pod_group_of(pod: Pod) -> str | None:
     """The name of the pod's PodGroup (same namespace), or None for a pod scheduled on its own.
 
-    Our label wins over scheduler-plugins' when a pod carries both, so a user migrating can override.
+    Upstream's `spec.schedulingGroup` comes first: it is what the upstream Job, JobSet and LeaderWorkerSet
+    integrations write, and a pod they grouped must never also be folded into a gang of ours by its owner
+    chain. Then our label, which wins over scheduler-plugins' when a pod carries both, so a user migrating
+    can override.
     """
+    group = pod.spec.scheduling_group
+    if group is not None and group.pod_group_name:
+        return group.pod_group_name
     labels = pod.metadata.labels
     return labels.get(POD_GROUP_LABEL) or labels.get(COSCHEDULING_POD_GROUP_LABEL) or None
 

@@ -7,10 +7,11 @@ Preferred mode (upstream has one required key), `disruptionMode`, `preemptionPol
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from scheduler.api.base import ApiModel
 from scheduler.api.meta import Int32, PositiveInt32
@@ -33,6 +34,32 @@ class DisruptionMode(StrEnum):
 
     POD = "Pod"
     POD_GROUP = "PodGroup"
+
+
+def parse_disruption_mode(value: object) -> object:
+    """Both upstream spellings: 1.36's string ("Pod" | "PodGroup") and 1.37's union ({single: {}} | {all: {}});
+    anything else is left for the enum to refuse with a message naming the accepted forms."""
+    if isinstance(value, dict):
+        keys = set(value)
+        if keys == {"single"} and value["single"] in ({}, None):
+            return DisruptionMode.POD
+        if keys == {"all"} and value["all"] in ({}, None):
+            return DisruptionMode.POD_GROUP
+        raise ValueError(
+            f"disruptionMode {value!r} must be one of 'Pod', 'PodGroup', {{single: {{}}}} or {{all: {{}}}}"
+        )
+    return value
+
+
+# A structural schema cannot type a field "string or object", so the field keeps what it is given and the enum
+# of the four accepted values does the checking (the server still refuses a typo).
+DISRUPTION_MODE_SCHEMA = WithJsonSchema(
+    {
+        "x-kubernetes-preserve-unknown-fields": True,
+        "description": "Pod | PodGroup (1.36 spelling), or {single: {}} | {all: {}} (1.37 spelling)",
+        "anyOf": [{"enum": ["Pod", "PodGroup"]}, {"enum": [{"single": {}}, {"all": {}}]}],
+    }
+)
 
 
 class PreemptionPolicy(StrEnum):
@@ -120,8 +147,10 @@ class GroupPolicy(ApiModel):
         str | None, Field(max_length=DNS1123_SUBDOMAIN_MAX, json_schema_extra={"pattern": DNS1123_SUBDOMAIN_PATTERN})
     ] = None
     priority: Int32 | None = None
-    disruption_mode: DisruptionMode = DisruptionMode.POD
+    disruption_mode: Annotated[DisruptionMode, DISRUPTION_MODE_SCHEMA] = DisruptionMode.POD
     preemption_policy: PreemptionPolicy = PreemptionPolicy.PREEMPT_LOWER_PRIORITY
+
+    _both_disruption_spellings = field_validator("disruption_mode", mode="before")(parse_disruption_mode)
 
     @field_validator("priority_class_name")
     @classmethod
@@ -129,6 +158,28 @@ class GroupPolicy(ApiModel):
         if name is not None and (err := dns1123_subdomain_error(name)):
             raise ValueError(f"priorityClassName {name!r} {err}")
         return name
+
+
+# Topology where an object's own spec has nowhere to say it (a Job's, or an upstream PodGroup's Preferred and
+# extra levels): one required key, preferred keys comma-separated, as Kueue's podset-required-topology.
+REQUIRED_TOPOLOGY_ANNOTATION = "scheduling.phalanx.dev/required-topology"
+PREFERRED_TOPOLOGY_ANNOTATION = "scheduling.phalanx.dev/preferred-topology"
+
+
+def topology_from_annotations(
+    annotations: Mapping[str, str], required: Sequence[str] = ()
+) -> SchedulingConstraints:
+    """The constraints the annotations ask for, after the `required` keys the object's own spec names (a key
+    named twice is kept once, Required winning). A key that is not a label key raises ValueError."""
+    keys = [*required]
+    if extra := annotations.get(REQUIRED_TOPOLOGY_ANNOTATION, "").strip():
+        keys.append(extra)
+    constraints = [TopologyConstraint(key=k, mode=TopologyMode.REQUIRED) for k in dict.fromkeys(keys)]
+    for key in annotations.get(PREFERRED_TOPOLOGY_ANNOTATION, "").split(","):
+        if key.strip() and key.strip() not in keys:
+            keys.append(key.strip())
+            constraints.append(TopologyConstraint(key=key.strip(), mode=TopologyMode.PREFERRED))
+    return SchedulingConstraints(topology=constraints)
 
 
 def policy_fields(policy: GroupPolicy) -> dict[str, Any]:

@@ -28,6 +28,7 @@ _QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:(Ki|Mi|Gi|Ti|Pi|Ei|[numkM
 _MAX_MAGNITUDE = Decimal(2**63 - 1)
 
 MILLI_RESOURCES = frozenset({"cpu"})
+Quantity = str | int | float  # as the wire has it: "500m", 2, 0.5
 
 
 class QuantityError(ValueError):

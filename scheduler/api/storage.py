@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 from scheduler.api.base import LenientModel
 from scheduler.api.core import LabelSelector, NodeSelector
 from scheduler.api.meta import ObjectMeta
-from scheduler.api.quantity import to_scheduler_units
+from scheduler.api.quantity import Quantity, to_scheduler_units
 
 # Written by the scheduler on a WaitForFirstConsumer claim: the node the provisioner must make the volume for.
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
@@ -36,7 +36,6 @@ TOPOLOGY_LABELS = (BETA_ZONE, BETA_REGION, ZONE, REGION)
 GA_LABEL = {BETA_ZONE: ZONE, BETA_REGION: REGION}
 
 READ_WRITE_ONCE_POD = "ReadWriteOncePod"
-Quantity = str | int | float
 
 
 def _storage(raw: dict[str, Quantity]) -> dict[str, Quantity]:

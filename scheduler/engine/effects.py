@@ -78,8 +78,13 @@ class SetPodCondition:
 
 @dataclass(frozen=True)
 class WriteStatus:
+    """Our status for a group. For a group of another API (`api_version` set) it is kept in an annotation,
+    and `conditions`, when not None, is that API's own status.conditions to write."""
+
     group: str
     status: Mapping[str, Any]
+    api_version: str = ""
+    conditions: tuple[Mapping[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True)

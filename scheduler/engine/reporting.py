@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from scheduler.api.meta import Condition
-from scheduler.api.podgroup import ScheduledReason
+from scheduler.api.podgroup import GroupOrigin, ScheduledReason
 from scheduler.engine.cycle import Decision
 from scheduler.engine.effects import Done, Outbox, Outcome, PostEvent, SetPodCondition, WriteStatus, group_ref, pod_ref
 from scheduler.engine.state import ClusterState
-from scheduler.engine.status import comparable, pod_group_status
+from scheduler.engine.status import comparable, foreign_conditions, pod_group_status, untimed
 
 STATUS_INTERVAL_S = 1.0  # per PodGroup, unless its phase changes
 EVENT_INTERVAL_S = 10.0  # per object
@@ -33,7 +33,7 @@ class Reporter:
         self.written: dict[str, dict[str, Any]] = {}  # group -> summary of the last status sent
         self.written_at: dict[str, float] = {}
         self.in_flight: set[str] = set()  # groups with a status write out
-        self.queued: dict[str, Mapping[str, Any]] = {}  # group -> the newest status, behind the one in flight
+        self.queued: dict[str, WriteStatus] = {}  # group -> the newest status, behind the one in flight
         self.pod_messages: dict[str, str] = {}
         self.conditions: dict[str, int] = {}  # pod -> condition writes in flight
         self.evented: dict[str, tuple[str, float]] = {}
@@ -71,6 +71,12 @@ class Reporter:
             )
             summary = comparable(status)
             shown = comparable(group.status.to_wire()) if group.status is not None else None
+            origin = group.origin
+            foreign = foreign_conditions(origin, status) if origin is not None else None
+            if origin is not None and foreign is not None:
+                summary["upstream"] = untimed(foreign)
+                if shown is not None:
+                    shown["upstream"] = untimed(origin.conditions)
             if summary == shown:
                 continue
             if summary == self.written.get(key) and now - self.written_at.get(key, now) < WATCH_LAG_S:
@@ -84,10 +90,10 @@ class Reporter:
                 continue
             self.written[key], self.written_at[key] = summary, now
             if key in self.in_flight:
-                self.queued[key] = status
+                self.queued[key] = self._write(key, status, origin, foreign)
             else:
                 self.in_flight.add(key)
-                self.outbox.add(WriteStatus(key, status))
+                self.outbox.add(self._write(key, status, origin, foreign))
             decision = last.get(key)
             if decision is not None and decision.reason in EXPLAINED and self._due(key, decision.message, now):
                 self.outbox.add(
@@ -121,11 +127,21 @@ class Reporter:
                 del self.pod_messages[effect.pod]  # not written: write it again on the next look
         elif isinstance(effect, WriteStatus):
             self.in_flight.discard(effect.group)
-            if done.outcome is not Outcome.OK:
+            if done.outcome is Outcome.TRANSIENT:
                 self.written.pop(effect.group, None)  # try again next pass
+            # A permanent refusal keeps `written`: the same status is sent again only after WATCH_LAG_S, not on
+            # every pass (a server that rejects it would otherwise be asked hundreds of times a second).
             if (queued := self.queued.pop(effect.group, None)) is not None:
                 self.in_flight.add(effect.group)
-                self.outbox.add(WriteStatus(effect.group, queued))
+                self.outbox.add(queued)
+
+    @staticmethod
+    def _write(
+        key: str, status: Mapping[str, Any], origin: GroupOrigin | None, foreign: list[dict[str, Any]] | None
+    ) -> WriteStatus:
+        if origin is None:
+            return WriteStatus(key, status)
+        return WriteStatus(key, status, origin.api_version, tuple(foreign) if foreign is not None else None)
 
     def _due(self, key: str, message: str, now: float) -> bool:
         """An event per object when its message changes, at most every EVENT_INTERVAL_S (kube aggregates too)."""

@@ -18,6 +18,7 @@ from scheduler.api.fidelity import placement_refusal
 from scheduler.api.integrations import Membership, OwnerRecord, owner_record, resolve
 from scheduler.api.membership import pod_group_of
 from scheduler.api.podgroup import PodGroup
+from scheduler.api.workload import GROUP as OURS
 from scheduler.engine.storage import StorageIndex
 from scheduler.solver.neighbours import ExistingPod, Neighbours
 from scheduler.solver.relations import host_port, own_terms
@@ -117,6 +118,8 @@ class ClusterState:
     neighbours: Neighbours = field(init=False)
     # Groups whose members or object changed since the reporter last looked (it drains the set).
     touched: set[str] = field(default_factory=set)
+    _group_sources: dict[str, dict[str, PodGroup]] = field(default_factory=dict)  # key -> API group -> group
+    clashes: dict[str, str] = field(default_factory=dict)  # group key -> why several APIs' groups of that name
 
     def __post_init__(self) -> None:
         self.nodes = TopologyCache(self.levels)
@@ -253,14 +256,48 @@ class ClusterState:
 
     # Groups -----------------------------------------------------------------------------------------------
     def upsert_group(self, group: PodGroup) -> None:
-        self.groups[f"{group.metadata.namespace or 'default'}/{group.metadata.name}"] = group
-        self.touched.add(f"{group.metadata.namespace or 'default'}/{group.metadata.name}")
+        key = f"{group.metadata.namespace or 'default'}/{group.metadata.name}"
+        origin = group.origin
+        self._group_sources.setdefault(key, {})[origin.group if origin else OURS] = group
+        self._settle_group(key)
 
-    def remove_group(self, key: str) -> None:
-        self.groups.pop(key, None)
+    def remove_group(self, key: str, api_group: str = "") -> None:
+        """Forget the group of `key` read from `api_group` (ours when empty)."""
+        sources = self._group_sources.get(key, {})
+        sources.pop(api_group or OURS, None)
+        self._settle_group(key)
+
+    def _settle_group(self, key: str) -> None:
+        """One group per name: pods name a group by name alone, so when several APIs have a PodGroup of the
+        same name in one namespace the group is refused, naming them, rather than guessed."""
+        sources = self._group_sources.get(key) or {}
+        self.touched.add(key)
+        self.clashes.pop(key, None)
+        if not sources:
+            self._group_sources.pop(key, None)
+            self.groups.pop(key, None)
+            return
+        apis = sorted(sources)
+        self.groups[key] = sources[apis[0]]
+        if len(apis) > 1:
+            self.clashes[key] = (
+                f"PodGroup {key} exists in {' and '.join(apis)}: its pods name it by name only, so Phalanx "
+                "cannot tell which one they mean; rename or delete one"
+            )
 
     def members(self, group_key: str) -> list[PodInfo]:
         return sorted((self.pods[k] for k in self._members.get(group_key, ())), key=lambda p: p.name)
+
+    def free_capacity(self) -> dict[str, int]:
+        """Allocatable minus what pods hold, summed over the nodes a pod may be placed on (not cordoned)."""
+        free: dict[str, int] = defaultdict(int)
+        for node in self.nodes.tree().nodes:
+            if node.unschedulable:
+                continue
+            usage = self._usage.get(node.name, {})
+            for resource, amount in node.allocatable.items():
+                free[resource] += amount - usage.get(resource, 0)
+        return dict(free)
 
     # Snapshots --------------------------------------------------------------------------------------------
     def capacity(self, extra_resources: Iterable[str] = ()) -> Capacity:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from scheduler.api.podgroup import (
     POD_GROUP_SCHEDULED,
     PREEMPTION_BY_SCHEDULER,
     Decision,
+    GroupOrigin,
     Placement,
     PodGroup,
     PodGroupPhase,
@@ -115,12 +117,44 @@ def _decision(decision: EngineDecision | None) -> Decision | None:
     )
 
 
-def comparable(status: dict[str, Any]) -> dict[str, Any]:
+def comparable(status: Mapping[str, Any]) -> dict[str, Any]:
     """Status without timestamps, to decide whether a patch is worth sending."""
     out = {k: v for k, v in status.items() if k != "lastDecision"}
-    out["conditions"] = [
-        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions", [])
-    ]
+    out["conditions"] = untimed(status.get("conditions", []))
     decision = status.get("lastDecision") or {}
     out["decision"] = {k: v for k, v in decision.items() if k not in ("time", "durationSeconds")}
+    return out
+
+
+def untimed(conditions: Any) -> list[dict[str, Any]]:
+    return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in conditions]
+
+
+def foreign_conditions(origin: GroupOrigin, status: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The conditions to write on a group of another API, from our status: its scheduling condition under the
+    name its release uses, with upstream's reasons (Scheduled, Unschedulable, SchedulerError), never turned
+    back to False once True; DisruptionTarget as ours; anyone else's conditions kept. None: that API's
+    status is not ours to write (coscheduling's controller owns it)."""
+    if origin.condition is None:
+        return None
+    watched = {c.get("type"): c for c in origin.conditions}
+    ours = {c.get("type"): c for c in status.get("conditions", [])}
+    out = [dict(c) for c in origin.conditions if c.get("type") not in (origin.condition, DISRUPTION_TARGET)]
+    shown, scheduled = watched.get(origin.condition), ours.get(POD_GROUP_SCHEDULED)
+    if shown is not None and shown.get("status") == "True":
+        out.append(dict(shown))  # upstream's rule: it records that the group was once placed whole
+    elif scheduled is not None and scheduled.get("reason") != ScheduledReason.WAITING_FOR_PODS:
+        # Not "waiting for pods" (upstream says nothing until a gang is complete); waiting for victims to go
+        # is, in upstream's words, Unschedulable for now.
+        reason = scheduled["reason"]
+        if reason == ScheduledReason.WAITING_FOR_PREEMPTION:
+            reason = ScheduledReason.UNSCHEDULABLE.value
+        condition = {**scheduled, "type": origin.condition, "reason": reason}
+        if shown is not None and shown.get("status") == condition.get("status"):
+            condition["lastTransitionTime"] = shown.get("lastTransitionTime", condition.get("lastTransitionTime"))
+        out.append(condition)
+    elif shown is not None:
+        out.append(dict(shown))
+    if DISRUPTION_TARGET in ours:
+        out.append(dict(ours[DISRUPTION_TARGET]))
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -9,6 +10,7 @@ from scheduler.api.integrations import WAITING
 from scheduler.api.podgroup import PodGroup, ScheduledReason
 from scheduler.api.policy import GroupPolicy, PreemptionPolicy, TopologyMode
 from scheduler.api.priority import group_priority, pod_priority
+from scheduler.api.quantity import Quantity, format_scheduler_units, to_scheduler_units
 from scheduler.engine.state import ClusterState, PodInfo
 from scheduler.engine.storage import volume_needs
 from scheduler.solver.problem import Gang, gang_from_pods
@@ -38,11 +40,15 @@ class Unit:
         return (-self.priority, self.created, self.key)
 
 
-def pending_units(state: ClusterState, scheduler_name: str, *, gangs: bool = True) -> list[Unit]:
+def pending_units(
+    state: ClusterState, scheduler_name: str, *, gangs: bool = True, keep: Callable[[str], bool] | None = None
+) -> list[Unit]:
     """Every unit with pods of ours still to place, in queue order.
 
     With `gangs` off every pod is its own unit, as kube-scheduler's default profile sees them (the baseline
-    that shows partial gangs and deadlock).
+    that shows partial gangs and deadlock). `keep` (a unit's key) leaves out, before building them, the units
+    the caller would not decide anyway (engine/backoff.py): building every waiting gang on every pass was most
+    of a pass.
     """
     units: list[Unit] = []
     seen_groups: set[str] = set()
@@ -59,10 +65,12 @@ def pending_units(state: ClusterState, scheduler_name: str, *, gangs: bool = Tru
             reason = ScheduledReason.WAITING_FOR_PODS if waits else ScheduledReason.UNSCHEDULABLE
             units.append(_waiting(info.key, (info,), 1, 0, info.created or EPOCH, info.held, reason=reason))
         elif info.group_key is None or not gangs:
-            units.append(_single(state, info))
+            if keep is None or keep(info.key):
+                units.append(_single(state, info))
         elif info.group_key not in seen_groups:
             seen_groups.add(info.group_key)
-            units.append(_grouped(state, info.group_key, scheduler_name))
+            if keep is None or keep(info.group_key):
+                units.append(_grouped(state, info.group_key, scheduler_name))
     return sorted(units, key=Unit.order)
 
 
@@ -76,7 +84,9 @@ def _single(state: ClusterState, info: PodInfo) -> Unit:
     gang = _gang(state, info.key, [info], 1)
     if isinstance(gang, str):
         return _waiting(info.key, (info,), 1, 0, created, gang)
-    return Unit(info.key, priority, created, 1, (info,), 0, gang=gang)
+    never = info.pod.spec.preemption_policy == PreemptionPolicy.NEVER
+    policy = PreemptionPolicy.NEVER if never else PreemptionPolicy.PREEMPT_LOWER_PRIORITY
+    return Unit(info.key, priority, created, 1, (info,), 0, gang=gang, preemption=policy)
 
 
 def _gang(
@@ -122,8 +132,15 @@ def _grouped(state: ClusterState, group_key: str, scheduler_name: str) -> Unit:
         return _waiting(group_key, pending, 1, bound, created, f"PodGroup {name!r} does not exist")
     policy = group.spec
     min_count = policy.scheduling_policy.min_count
-    priority = group_priority(policy, state.priority_classes, [m.pod for m in members])
     created = group.metadata.creation_timestamp or created
+    origin = group.origin
+    problem = state.clashes.get(group_key) or (origin.refusal if origin else "")
+    if not problem and origin is not None and origin.uniform_pods:
+        problem = _disagreement(state, state.members(group_key))
+    if problem:
+        error = ScheduledReason.SCHEDULER_ERROR
+        return _waiting(group_key, pending, min_count, bound, created, problem, group, error)
+    priority = group_priority(policy, state.priority_classes, [m.pod for m in members])
     if priority is None:
         message = f"priority class {policy.priority_class_name!r} not found"
         return _waiting(group_key, pending, min_count, bound, created, message, group)
@@ -142,6 +159,8 @@ def _grouped(state: ClusterState, group_key: str, scheduler_name: str) -> Unit:
         gates = sorted({g for m in gated for g in m.gates})
         message = f"{len(gated)} pod(s) waiting for scheduling gates ({', '.join(gates)})"
         return _waiting(group_key, pending, min_count, bound, created, message, group, WAITING_PODS)
+    if policy.min_resources and (short := _short_of(state, policy.min_resources, members)):
+        return _waiting(group_key, pending, min_count, bound, created, short, group)
     need = 1 if policy.scheduling_policy.basic is not None else max(1, min_count - bound)
     pinned = _bound_domains(state, members, policy) if bound and policy.scheduling_policy.gang else {}
     gang = _gang(state, group_key, list(pending), need, policy, pinned)
@@ -187,3 +206,41 @@ def _bound_domains(state: ClusterState, members: list[PodInfo], policy: GroupPol
         if len(values) == 1 and "" not in values:
             pinned[key] = values.pop()
     return pinned
+
+
+def _disagreement(state: ClusterState, members: list[PodInfo]) -> str:
+    """Upstream's rule for its groups: every pod agrees on scheduler, priority and preemption policy, or the
+    group is a SchedulerError naming the pods (placing it would let one member's settings decide for all)."""
+    for what, value_of in (
+        ("schedulerName", lambda m: m.scheduler_name),
+        ("priority", lambda m: str(pod_priority(m.pod, state.priority_classes))),
+        ("preemptionPolicy", lambda m: m.pod.spec.preemption_policy or PreemptionPolicy.PREEMPT_LOWER_PRIORITY),
+    ):
+        values: dict[str, list[str]] = {}
+        for member in members:
+            values.setdefault(str(value_of(member)), []).append(member.name)
+        if len(values) > 1:
+            sides = "; ".join(
+                f"{', '.join(names[:5])}{' …' if len(names) > 5 else ''} {v}" for v, names in sorted(values.items())
+            )
+            return f"the group's pods disagree on {what} ({sides}): all pods of a group must agree"
+    return ""
+
+
+def _short_of(state: ClusterState, wanted: Mapping[str, Quantity], members: list[PodInfo]) -> str:
+    """Coscheduling's minResources check: the cluster's free capacity, counting what the group's own pods
+    already hold as free, must cover it before the gang is tried; else why not."""
+    free = state.free_capacity()
+    for member in members:
+        if member.holds_capacity:
+            for resource, amount in member.requests.items():
+                free[resource] = free.get(resource, 0) + amount
+    for resource, quantity in sorted(wanted.items()):
+        need = to_scheduler_units(resource, quantity)
+        have = free.get(resource, 0)
+        if have < need:
+            return (
+                f"minResources {resource}={quantity} exceeds what the cluster has free "
+                f"({format_scheduler_units(resource, max(have, 0))})"
+            )
+    return ""

@@ -8,6 +8,7 @@ concurrency cap), and logged. Everything here is async, on the operator's event 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import structlog
 from kubernetes_asyncio import client
 
 from scheduler.api.storage import SELECTED_NODE
+from scheduler.api.upstream import STATUS_ANNOTATION
 from scheduler.api.workload import GROUP, VERSION
 from scheduler.engine.effects import pod_ref
 
@@ -250,6 +252,34 @@ class KubeApi:
                 name,
                 {"status": dict(status)},
                 _content_type="application/merge-patch+json",
+            ),
+        )
+
+    async def write_foreign_status(
+        self,
+        key: str,
+        api_version: str,
+        status: Mapping[str, Any],
+        conditions: Sequence[Mapping[str, Any]] | None,
+    ) -> None:
+        """On a PodGroup of another API: our status into the annotation, then (where its status is ours to
+        write) its own conditions, the whole list, as its release names them."""
+        namespace, name = key.split("/", 1)
+        group, version = api_version.split("/", 1)
+        annotation = {"metadata": {"annotations": {STATUS_ANNOTATION: json.dumps(dict(status), sort_keys=True)}}}
+        await self.call(
+            f"annotate {key}",
+            lambda: self.objects.patch_namespaced_custom_object(
+                group, version, namespace, "podgroups", name, annotation, _content_type="application/merge-patch+json"
+            ),
+        )
+        if conditions is None:
+            return
+        body = {"status": {"conditions": [dict(c) for c in conditions]}}
+        await self.call(
+            f"status {key}",
+            lambda: self.objects.patch_namespaced_custom_object_status(
+                group, version, namespace, "podgroups", name, body, _content_type="application/merge-patch+json"
             ),
         )
 

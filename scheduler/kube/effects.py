@@ -72,6 +72,8 @@ async def _run(kube: KubeApi, effect: Effect) -> None:
             await kube.nominate(pod, node or None)
         case SetPodCondition(pod=pod, condition=condition):
             await kube.set_pod_condition(pod, condition)
+        case WriteStatus(group=group, status=status, api_version=api_version, conditions=conditions) if api_version:
+            await kube.write_foreign_status(group, api_version, status, conditions)
         case WriteStatus(group=group, status=status):
             await kube.patch_pod_group_status(group, status)
         case PostEvent(ref=ref, type=type_, reason=reason, message=message):

@@ -17,8 +17,17 @@ from kubernetes_asyncio import client
 from pydantic import ValidationError
 
 from scheduler.api.controllers import JOB_API, JOBSET_API, LWS_API, STATEFULSET_API
-from scheduler.api.integrations import INTEGRATION_LABEL, OwnerRecord, owner_id, record_for, workload_name
+from scheduler.api.integrations import (
+    INTEGRATION_LABEL,
+    OwnerRecord,
+    left_to_upstream,
+    owner_id,
+    record_for,
+    workload_name,
+)
+from scheduler.api.upstream import UPSTREAM_GROUP, UPSTREAM_VERSIONS
 from scheduler.kube.api import KubeApi
+from scheduler.kube.discovery import VersionedWatcher
 from scheduler.kube.inbox import Change, Inbox
 from scheduler.kube.watch import ResourceWatcher
 from scheduler.kube.workloads import reconcile_workload
@@ -52,6 +61,10 @@ class Integrations:
         # namespace/name of the Workloads integrations made (listed at start, then kept): only those are ever
         # looked up for removal, so thousands of ordinary Jobs cost no API call.
         self.made: set[str] = set()
+        # Upstream Workloads (namespace/name) -> the owner id their controllerRef names, and the newest body of
+        # each root object, to read it again when such a Workload comes or goes.
+        self.claimed: dict[str, str] = {}
+        self.bodies: dict[str, tuple[Followed, dict[str, Any]]] = {}
 
     async def load(self) -> None:
         """The Workloads an earlier run made, so a Job that stopped being a gang while we were away is cleaned."""
@@ -92,6 +105,12 @@ class Integrations:
                 record: OwnerRecord | str = record_for(body, self.scheduler_name)
             except ValidationError as exc:
                 record = f"cannot read {followed.kind} {meta.get('name')}: {exc.errors()[0]['msg']}"
+            if isinstance(record, OwnerRecord) and key in self.claimed.values():
+                record = left_to_upstream(record)
+            if followed.root and not deleted:
+                self.bodies[key] = (followed, body)
+            else:
+                self.bodies.pop(key, None)
             # An unreadable object is no owner: its pods wait (and the event below says why).
             gone = deleted or isinstance(record, str)
             self.inbox.put(Change("owner", gone, {"id": key, "record": None if gone else record}))
@@ -101,6 +120,25 @@ class Integrations:
                     self.workers[key] = asyncio.create_task(self._drain(key), name=f"integration {key}")
 
         return handle
+
+    def upstream_workloads(self) -> ResourceWatcher:
+        """Upstream's Workloads, read only for their controllerRef: an object one names is upstream's gang."""
+        return VersionedWatcher(
+            self.api, "Workload", UPSTREAM_GROUP, UPSTREAM_VERSIONS, "workloads", self._upstream_workload
+        )
+
+    def _upstream_workload(self, deleted: bool, body: dict[str, Any]) -> None:
+        meta = body.get("metadata", {})
+        namespace = meta.get("namespace") or "default"
+        key = f"{namespace}/{meta.get('name')}"
+        before = self.claimed.pop(key, None)
+        ref = (body.get("spec") or {}).get("controllerRef") or {}
+        if not deleted and ref.get("kind") and ref.get("name"):
+            self.claimed[key] = owner_id(str(ref["kind"]), namespace, str(ref["name"]))
+        for owner in {before, self.claimed.get(key)} - {None}:
+            if owner in self.bodies:  # read it again: its gang is now upstream's, or ours again
+                followed, latest = self.bodies[owner]
+                self._handler(followed)(False, latest)
 
     async def _drain(self, key: str) -> None:
         """One reconciliation at a time per object, always of its newest state."""

@@ -19,11 +19,13 @@ import structlog
 from kubernetes_asyncio import client
 
 from scheduler.api import provisioning
+from scheduler.api import upstream as upstream_api
 from scheduler.api.config import DEFAULT_LEVELS, ProvisioningConfig, SchedulerConfig
 from scheduler.engine.cycle import EngineConfig
 from scheduler.engine.state import ClusterState
 from scheduler.kube.api import KubeApi
 from scheduler.kube.connection import load_connection
+from scheduler.kube.discovery import VersionedWatcher
 from scheduler.kube.health import serve
 from scheduler.kube.inbox import Change, Inbox, Kind
 from scheduler.kube.integrations import FOLLOWED, Integrations
@@ -133,6 +135,19 @@ def _feeding(
     )
 
 
+def foreign_pod_groups(api: client.ApiClient, inbox: Inbox) -> list[ResourceWatcher]:
+    """Upstream's PodGroups in the newest version served (1.36+), and coscheduling's where installed; both are
+    optional, and looked for again now and then, so installing them later needs no restart."""
+    put = lambda deleted, body: inbox.put(Change("podgroup", deleted, body))  # noqa: E731
+    upstream = VersionedWatcher(
+        api, "PodGroup", upstream_api.UPSTREAM_GROUP, upstream_api.UPSTREAM_VERSIONS, "podgroups", put
+    )
+    coscheduling = ResourceWatcher(
+        api, "PodGroup", upstream_api.COSCHEDULING_GROUP, upstream_api.COSCHEDULING_VERSION, "podgroups", put
+    )
+    return [upstream, coscheduling]
+
+
 def default_metrics_host() -> str:
     """Every address in a pod (the kubelet probes its IP), loopback elsewhere."""
     return "0.0.0.0" if os.environ.get("KUBERNETES_SERVICE_HOST") else "127.0.0.1"
@@ -228,11 +243,14 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
         except Exception as exc:  # not fatal: stale Workloads are only cleaned up later, by GC or on change
             log.warning("integration workloads not listed", error=str(exc))
     owner_watchers = integrations.watchers(tuple(f for f in FOLLOWED if f.kind in kinds))
+    if config.integrations:
+        owner_watchers.append(integrations.upstream_workloads())
     if config.provisioning.enabled:
         api = (provisioning.GROUP, provisioning.VERSION, provisioning.PLURAL)
         owner_watchers.append(_feeding(api_client, inbox, "provisioning", "ProvisioningRequest", api))
     storage = [_feeding(api_client, inbox, *w, report_served=True) for w in STORAGE_WATCHED]
     read = [_feeding(api_client, inbox, *w) for w in WATCHED]
+    read += foreign_pod_groups(api_client, inbox)
     watchers = (watcher, nodes, *read, *storage, *owner_watchers)
     for w in watchers:
         w.on_restart = lambda kind: metrics.watch_restarts.labels(kind).inc()

@@ -12,10 +12,11 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 
 from scheduler.api.base import ApiModel
-from scheduler.api.core import Node, Pod, Quantity, Taint
+from scheduler.api.core import Node, Pod, Taint
 from scheduler.api.podgroup import POD_GROUP_LABEL, PodGroup
 from scheduler.api.policy import DisruptionMode, TopologyConstraint
-from scheduler.api.quantity import to_scheduler_units
+from scheduler.api.quantity import Quantity, to_scheduler_units
+from scheduler.api.validation import label_key_error
 
 ARRIVAL = "sim.phalanx.dev/arrival-seconds"  # on a Pod (its job arrives) or a Node (it joins)
 RUN = "sim.phalanx.dev/run-seconds"

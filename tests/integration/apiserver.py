@@ -57,10 +57,12 @@ class ApiServer:
         rbac: bool = False,
         users: Sequence[str] = (),
         start_timeout: float = 60.0,
+        upstream_scheduling: bool = False,
     ) -> None:
         self.bin_dir = bin_dir
         self.base_dir = base_dir
         self.rbac = rbac
+        self.upstream_scheduling = upstream_scheduling
         self.start_timeout = start_timeout
         self.tokens: dict[str, str] = {name: secrets.token_hex(16) for name in (ADMIN_USER, *users)}
         self.token = self.tokens[ADMIN_USER]
@@ -259,13 +261,24 @@ class ApiServer:
                 f"--authorization-mode={'RBAC' if self.rbac else 'AlwaysAllow'}",
                 # No node-lifecycle controller runs (not even with the controller-manager fixture), so nothing
                 # would ever clear the not-ready taint.
-                "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
+                "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition"
+                + (",Priority" if self.upstream_scheduling else ""),
+                *self._upstream_scheduling_flags(),
                 # Endpoints may not be loopback IPs; don't publish the kubernetes service's.
                 "--endpoint-reconciler-type=none",
                 "--profiling=false",
             ],
         )
         self._wait_ready("kube-apiserver", f"{self.url}/readyz", lambda body: body.strip() == "ok")
+
+    def _upstream_scheduling_flags(self) -> list[str]:
+        """A 1.20 server's own scheduling.k8s.io group (PriorityClass) owns every path under it, so copies of
+        1.36/1.37's Workload and PodGroup (tests/integration/thirdparty/scheduling.k8s.io/) can only be served
+        with that group off; PriorityClass is then a CRD copy too, and the Priority admission plugin, which
+        needs the built-in type, is off: tests set pods' spec.priority as admission would."""
+        if not self.upstream_scheduling:
+            return []
+        return ["--runtime-config=scheduling.k8s.io/v1=false,scheduling.k8s.io/v1beta1=false"]
 
     def _wait_ready(self, name: str, url: str, is_ok: Callable[[str], bool]) -> None:
         proc = self._procs[name]

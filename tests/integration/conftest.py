@@ -53,8 +53,14 @@ def apiserver_factory(k8s_bin_dir: Path, tmp_path_factory: pytest.TempPathFactor
     """Starts servers, e.g. `apiserver_factory(rbac=True, users=["phalanx"])`; all stop at session end."""
     started: list[ApiServer] = []
 
-    def start(*, rbac: bool = False, users: Sequence[str] = ()) -> ApiServer:
-        server = ApiServer(k8s_bin_dir, tmp_path_factory.mktemp("apiserver"), rbac=rbac, users=users)
+    def start(*, rbac: bool = False, users: Sequence[str] = (), upstream_scheduling: bool = False) -> ApiServer:
+        server = ApiServer(
+            k8s_bin_dir,
+            tmp_path_factory.mktemp("apiserver"),
+            rbac=rbac,
+            users=users,
+            upstream_scheduling=upstream_scheduling,
+        )
         started.append(server)
         server.start()
         return server

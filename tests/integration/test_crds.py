@@ -11,6 +11,8 @@ import aiohttp
 import pytest
 from kubernetes_asyncio import client
 
+from scheduler.api.podgroup import PodGroup
+from scheduler.api.policy import DisruptionMode
 from scheduler.api.workload import GROUP, VERSION
 from tests.integration.apiserver import ApiServer
 
@@ -72,6 +74,18 @@ async def test_a_valid_workload_is_accepted_and_defaulted(api_client: client.Api
 async def test_a_valid_pod_group_is_accepted(api_client: client.ApiClient) -> None:
     created = await create(api_client, "podgroups", pod_group(unique("pg"), priority=1000, disruptionMode="PodGroup"))
     assert created["spec"]["disruptionMode"] == "PodGroup"
+
+
+async def test_a_pod_group_in_137s_spelling_is_accepted_and_read_as_a_whole_group_disruption(
+    api_client: client.ApiClient,
+) -> None:
+    ref = {"workloadRef": {"workloadName": "w", "templateName": "t"}}
+    created = await create(api_client, "podgroups", pod_group(unique("pg"), disruptionMode={"all": {}}, **ref))
+    assert created["spec"]["disruptionMode"] == {"all": {}}
+    assert PodGroup.model_validate(created).spec.disruption_mode is DisruptionMode.POD_GROUP
+    spelled = {"podGroupTemplateRef": {"workload": {"workloadName": "w", "podGroupTemplateName": "t"}}}
+    older = await create(api_client, "podgroups", pod_group(unique("pg"), disruptionMode={"single": {}}, **spelled))
+    assert PodGroup.model_validate(older).spec.template == PodGroup.model_validate(created).spec.template
 
 
 # The 1.20 server names fields inside lists without the index (spec.podGroupTemplates.name).

@@ -5,11 +5,11 @@ from __future__ import annotations
 from scheduler.api.integrations import (
     GANG_ANNOTATION,
     GANG_SCOPE_ANNOTATION,
-    REQUIRED_TOPOLOGY_ANNOTATION,
+    left_to_upstream,
     record_for,
     workload_name,
 )
-from scheduler.api.policy import DisruptionMode, TopologyMode
+from scheduler.api.policy import REQUIRED_TOPOLOGY_ANNOTATION, DisruptionMode, TopologyMode
 from tests.controllers import job_body, jobset_body, lws_body, owner_ref, pod_template
 
 
@@ -120,3 +120,35 @@ def test_long_names_are_shortened_to_a_label_value_and_stay_distinct() -> None:
     assert len(second) <= 63
     assert first != second
     assert first.endswith("-jobset")
+
+
+def test_a_job_using_upstreams_workload_api_gets_no_gang_of_ours() -> None:
+    scheduling = job_body("train", 4)
+    scheduling["spec"]["scheduling"] = {"schedulingPolicy": {"gang": {}}}  # 1.37's Job field (KEP-5547)
+    template = pod_template()
+    template["spec"]["schedulingGroup"] = {"podGroupName": "train-workers"}
+    grouped = job_body("train", 4, template=template)
+    for body in (scheduling, grouped):
+        record = record_for(body, "phalanx")
+        assert record.gang is None
+        assert "upstream" in record.note
+
+
+def test_a_jobset_or_lws_whose_pods_carry_a_scheduling_group_gets_no_gang_of_ours() -> None:
+    jobset = jobset_body("js", [("workers", 2, 2)])
+    for rj in jobset["spec"]["replicatedJobs"]:
+        rj["template"]["spec"]["template"]["spec"]["schedulingGroup"] = {"podGroupName": "js-workers"}
+    lws = lws_body("lws", replicas=1, size=3)
+    lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["schedulingGroup"] = {"podGroupName": "g"}
+    for body in (jobset, lws):
+        record = record_for(body, "phalanx")
+        assert record.gang is None
+        assert "upstream" in record.note
+
+
+def test_a_record_left_to_upstream_keeps_its_identity_and_loses_its_gang() -> None:
+    record = record_for(job_body("train", 4), "phalanx")
+    assert record.gang is not None
+    left = left_to_upstream(record)
+    assert left.gang is None
+    assert (left.kind, left.name, left.uid) == (record.kind, record.name, record.uid)

@@ -63,6 +63,17 @@ def test_a_never_preemptor_waits_and_touches_nothing() -> None:
     assert not decision.plan.victims
 
 
+def test_a_lone_pod_with_preemption_policy_never_waits_and_touches_nothing() -> None:
+    low = [pod(f"low{i}", gpu=8, priorityClassName="low") for i in range(4)]
+    state = cluster(*low)
+    for i in range(4):
+        state.assume(f"ml/low{i}", f"r{i // 2}-n{i % 2}")
+    state.upsert_pod(pod_info(pod("polite", gpu=8, priorityClassName="high", preemptionPolicy="Never")))
+    (decision,) = [d for d in Scheduler(state).schedule_pending() if d.unit.key == "ml/polite"]
+    assert decision.reason is ScheduledReason.UNSCHEDULABLE
+    assert "preemptionPolicy is Never" in decision.message
+
+
 def test_preemption_can_be_switched_off() -> None:
     state = low_gang_and_high_gang()
     (decision,) = Scheduler(state, EngineConfig(preemption=False)).schedule_pending()

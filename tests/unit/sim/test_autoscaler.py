@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from scheduler.api.core import Quantity
+from scheduler.api.quantity import Quantity
 from scheduler.sim.autoscaler import AutoscalerSpec, SimAutoscaler
 from scheduler.sim.generate import NodeShape
 from scheduler.sim.report import summarize

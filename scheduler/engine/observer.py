@@ -10,6 +10,13 @@ from scheduler.engine.cycle import Decision
 
 # Why units wait, in families an operator can act on (bounded: a fixed set, never a message or an object name).
 FAMILIES = ("resources", "topology", "affinity-spread", "ports", "volumes", "quorum", "preemption", "invalid", "other")
+# What let a unit into a scheduling attempt, as kube-scheduler's queue events: new (first seen), unit-changed (a
+# member arrived, its group changed), cluster-changed (capacity freed, a node, another unit placed or its plan
+# undone), retry (its backoff ran out, or a binding or preemption of it was given up), victims-gone (a preemptor
+# admitted).
+EVENTS = ("new", "unit-changed", "cluster-changed", "retry", "victims-gone")
+# How far a preemption got, each timed from its decision: every victim gone, the preemptor bound, or given up.
+STAGES = ("victims-gone", "bound", "given-up")
 
 
 def family(decision: Decision) -> str:
@@ -23,7 +30,9 @@ def family(decision: Decision) -> str:
         ("volumes", ("volume", "persistentvolumeclaim", "PersistentVolumeClaim")),
         ("ports", ("free ports", "host port")),
         ("invalid", ("is not supported by Phalanx", "invalid", "priority class", "not found", "does not exist")),
-        ("affinity-spread", ("affinity", "spread")),
+        # Inter-pod rules only: "node(s) didn't match Pod's node affinity/selector" is in nearly every message
+        # (a gang's nodeSelector leaves most nodes out) and says nothing about why the nodes it keeps are no good.
+        ("affinity-spread", ("pod affinity", "anti-affinity", "topology spread")),
         ("resources", ("Insufficient", "Too many pods")),
         ("topology", ("room for", "topology", "label required")),
     ):
@@ -45,7 +54,13 @@ class Observer(Protocol):
 
     def waiting_by_family(self, families: Mapping[str, int]) -> None: ...
 
+    def longest_waits(self, by_priority_class: Mapping[str, float]) -> None: ...
+
     def evictions_in_flight(self, count: int) -> None: ...
+
+    def queued(self, event: str) -> None: ...
+
+    def preemption(self, stage: str, seconds: float) -> None: ...
 
 
 class Quiet:
@@ -64,5 +79,14 @@ class Quiet:
     def waiting_by_family(self, families: Mapping[str, int]) -> None:
         pass
 
+    def longest_waits(self, by_priority_class: Mapping[str, float]) -> None:
+        pass
+
     def evictions_in_flight(self, count: int) -> None:
+        pass
+
+    def queued(self, event: str) -> None:
+        pass
+
+    def preemption(self, stage: str, seconds: float) -> None:
         pass

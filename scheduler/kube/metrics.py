@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.utils import INF
 
 from scheduler.api.podgroup import ScheduledReason
 from scheduler.engine.cycle import Decision
-from scheduler.engine.observer import FAMILIES
+from scheduler.engine.observer import EVENTS, FAMILIES, STAGES
+from scheduler.kube.watch import ResourceWatcher
 
 # Exponential from 1 ms, as kube-scheduler's attempt durations.
 SECONDS = (*(0.001 * 2**i for i in range(16)), INF)
+# Waits, from 10 ms to 87 minutes, as kube-scheduler's pod_scheduling_sli_duration_seconds: gangs wait minutes.
+WAITS = (*(0.01 * 2**i for i in range(20)), INF)
 RESULT = {
     ScheduledReason.SCHEDULED: "scheduled",
     ScheduledReason.WAITING_FOR_PREEMPTION: "scheduled",
@@ -21,6 +24,11 @@ RESULT = {
     ScheduledReason.SCHEDULER_ERROR: "error",
 }
 OVER_LIMIT = 1.1  # a decision this many times its solver time limit counts as over it
+
+
+# The `_created` series prometheus_client adds to every counter and histogram (one more per label set) say when
+# the process started counting, which the scrape's own timestamps already tell.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class Metrics:
@@ -79,14 +87,14 @@ class Metrics:
             "phalanx_gang_wait_duration_seconds",
             "From a gang's quorum present (all minCount pods there) to all its pods bound.",
             ["priority_class"],
-            buckets=SECONDS,
+            buckets=WAITS,
             registry=r,
         )
         self.scheduling_sli = Histogram(
             "phalanx_scheduling_sli_duration_seconds",
             "From a unit's first scheduling attempt to all its pods bound.",
             ["priority_class"],
-            buckets=SECONDS,
+            buckets=WAITS,
             registry=r,
         )
         self.waiting = Gauge(
@@ -94,6 +102,12 @@ class Metrics:
             "Units waiting, by why (resources, topology, affinity-spread, ports, volumes, quorum, preemption, "
             "invalid, other).",
             ["family"],
+            registry=r,
+        )
+        self.longest_wait = Gauge(
+            "phalanx_longest_wait_seconds",
+            "The longest wait of a unit still waiting, since its quorum was present, by priority class (0: none).",
+            ["priority_class"],
             registry=r,
         )
         self.evicting = Gauge(
@@ -109,6 +123,36 @@ class Metrics:
         self.watch_restarts = Counter(
             "phalanx_watch_restarts", "Watches that ended in an error and relisted, by kind.", ["kind"], registry=r
         )
+        self.relists = Counter(
+            "phalanx_watch_relists",
+            "Full listings after the first, by kind: a watch that expired (410 Gone) or failed starts over.",
+            ["kind"],
+            registry=r,
+        )
+        self.incoming = Counter(
+            "phalanx_queue_incoming_units",
+            "Units let into a scheduling attempt, by what let them in (new, unit-changed, cluster-changed, retry, "
+            "victims-gone).",
+            ["event"],
+            registry=r,
+        )
+        self.preemption_duration = Histogram(
+            "phalanx_preemption_duration_seconds",
+            "From a preemption decision to each stage: victims-gone (none holds a node), bound (the preemptor's "
+            "pods all bound), given-up (victims too slow, an eviction refused, the preemptor recreated).",
+            ["stage"],
+            buckets=WAITS,
+            registry=r,
+        )
+        # Every value of the bounded labels exported from the start: a series that appears at its first event
+        # hides that event from increase() and rate(), and absent is not the same as zero in an alert.
+        for event in EVENTS:
+            self.incoming.labels(event)
+        for stage in STAGES:
+            self.preemption_duration.labels(stage)
+        for result in sorted(set(RESULT.values())):
+            self.attempts.labels(result)
+        self._waited: set[str] = set()  # the priority classes a unit waited in
         self._limit_s = 0.0
         self._max_s = 0.0
 
@@ -132,11 +176,30 @@ class Metrics:
         for name in FAMILIES:
             self.waiting.labels(name).set(families.get(name, 0))
 
+    def longest_waits(self, by_priority_class: Mapping[str, float]) -> None:
+        # A class nothing of waits any more reads 0, not its last wait: the alert on it must clear.
+        for name in {*self._waited, *by_priority_class}:
+            self.longest_wait.labels(name).set(by_priority_class.get(name, 0.0))
+        self._waited |= by_priority_class.keys()
+
     def evictions_in_flight(self, count: int) -> None:
         self.evicting.set(count)
 
     def api_request(self, verb: str, code: int, seconds: float) -> None:
         self.api_requests.labels(verb, str(code)).observe(seconds)
+
+    def queued(self, event: str) -> None:
+        self.incoming.labels(event).inc()
+
+    def preemption(self, stage: str, seconds: float) -> None:
+        self.preemption_duration.labels(stage).observe(seconds)
+
+    def follow(self, watcher: ResourceWatcher) -> None:
+        """Count this watcher's restarts and relists, both exported at 0 for its kind from the start."""
+        self.watch_restarts.labels(watcher.kind)
+        self.relists.labels(watcher.kind)
+        watcher.on_restart = lambda kind: self.watch_restarts.labels(kind).inc()
+        watcher.on_relist = lambda kind: self.relists.labels(kind).inc()
 
     def observe(self, decision: Decision) -> None:
         result = RESULT[decision.reason]

@@ -253,7 +253,7 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
     read += foreign_pod_groups(api_client, inbox)
     watchers = (watcher, nodes, *read, *storage, *owner_watchers)
     for w in watchers:
-        w.on_restart = lambda kind: metrics.watch_restarts.labels(kind).inc()
+        metrics.follow(w)  # restarts and relists, per kind
     background = [asyncio.create_task(w.run(), name=f"watch-{w.kind}") for w in watchers]
 
     async def freeze_when_synced() -> None:

@@ -47,6 +47,8 @@ class ResourceWatcher:
         self.synced = asyncio.Event()
         self.served: bool | None = None
         self.on_restart: Callable[[str], None] = lambda kind: None  # the watch-restart metric, per kind
+        self.on_relist: Callable[[str], None] = lambda kind: None  # the relist metric: listings after the first
+        self.listed = False
 
     async def run(self) -> None:
         delay = 0.5
@@ -100,6 +102,9 @@ class ResourceWatcher:
         for key in self.known.keys() - seen.keys():
             self.on_event(True, self.known[key])
         self.known = seen
+        if self.listed:
+            self.on_relist(self.kind)
+        self.listed = True
         self.synced.set()
         return str(data["metadata"]["resourceVersion"])
 

@@ -22,6 +22,12 @@ def decision(reason: ScheduledReason, message: str) -> Decision:
         (ScheduledReason.UNSCHEDULABLE, "4 pod(s) {cpu: 1}: 0/8 nodes fit: 8 Insufficient nvidia.com/gpu", "resources"),
         (
             ScheduledReason.UNSCHEDULABLE,
+            "3 pod(s) {nvidia.com/gpu: 8}: 2/9 nodes fit: 7 node(s) didn't match Pod's node affinity/selector, "
+            "2 Insufficient nvidia.com/gpu",
+            "resources",
+        ),
+        (
+            ScheduledReason.UNSCHEDULABLE,
             "0/3 nodes fit: 3 node(s) didn't match pod anti-affinity rules",
             "affinity-spread",
         ),

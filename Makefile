@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 SCENARIO ?= scheduler/sim/scenarios/demo.yaml
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test check lint typecheck imports crds verify-crds unit integration bench lock k8s clean
+.PHONY: help install demo test check lint typecheck imports crds verify-crds unit integration bench lock k8s tmux clean
 
 help:
 	@echo "make demo   - install and run 'phalanx simulate' on $(SCENARIO)"
@@ -34,7 +34,21 @@ demo: $(STAMP)
 k8s:
 	@hack/k8s-test-server.sh >/dev/null
 
-test: $(STAMP) k8s check
+# Prometheus and promtool for the monitoring tests: Debian's package, fetched once, then cached.
+.PHONY: prometheus
+prometheus:
+	@hack/prometheus.sh >/dev/null
+
+# The real terminal tests/integration/test_top.py drives `phalanx top` in (installed or cached if missing).
+tmux:
+	@hack/tmux.sh >/dev/null
+
+# The headless browser tests/integration/test_report_browser.py opens the --html report in (Debian's chromium).
+.PHONY: chromium
+chromium:
+	@hack/chromium.sh >/dev/null
+
+test: $(STAMP) k8s prometheus tmux chromium check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 check: lint typecheck imports verify-crds verify-manifests
@@ -67,7 +81,7 @@ verify-manifests: k8s
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m 'not integration' $(PYTEST_ARGS)
 
-integration: $(STAMP) k8s
+integration: $(STAMP) k8s tmux chromium
 	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
 
 bench: $(STAMP)

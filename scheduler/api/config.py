@@ -116,11 +116,17 @@ ENV_FIELDS = {
 
 
 def load_config(
-    path: Path | None = None, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> SchedulerConfig:
-    """File, then PHALANX_* environment variables, then flags (`overrides`, nested camelCase keys)."""
+    """File, then PHALANX_* environment variables, then flags (`overrides`, nested camelCase keys; `flags` names
+    the command-line flag of each). An error names where the bad value came from: the flag, the variable or the
+    file."""
     data: dict[str, Any] = {}
     source = "defaults"
+    origins: dict[tuple[str, ...], str] = {}
     if path is not None:
         source = str(path)
         try:
@@ -136,15 +142,19 @@ def load_config(
         value = (env if env is not None else os.environ).get(ENV_PREFIX + name)
         if value is not None:
             _put(data, keys, value.split(",") if name == "TOPOLOGY_LEVELS" else value)
-            source += f" + ${ENV_PREFIX}{name}"
+            origins[keys] = f"${ENV_PREFIX}{name}"
     for dotted, value in (overrides or {}).items():
-        _put(data, tuple(dotted.split(".")), value)
+        keys = tuple(dotted.split("."))
+        _put(data, keys, value)
+        origins[keys] = (flags or {}).get(dotted, dotted)
     try:
         return SchedulerConfig.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "<document>"
-        raise ConfigError(f"{source}: {where}: {error['msg'].removeprefix('Value error, ')}") from exc
+        loc = tuple(str(p) for p in error["loc"])
+        origin = next((origins[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in origins), source)
+        where = ".".join(loc) or "<document>"
+        raise ConfigError(f"{origin}: {where}: {error['msg'].removeprefix('Value error, ')}") from exc
 
 
 def _put(data: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:

@@ -15,12 +15,19 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.text import Text
 
+from scheduler.cli.html import write_html
 from scheduler.cli.logs import configure
-from scheduler.cli.render import comparison_table, decision_reasons, decisions_table, render_scenario
+from scheduler.cli.render import (
+    comparison_table,
+    decision_reasons,
+    decisions_table,
+    print_key_figures,
+    render_scenario,
+)
 from scheduler.sim.generate import ARRIVAL
 from scheduler.sim.replay import decide
 from scheduler.sim.report import ReportDirError, check_writable, job_classes, summarize_all, write_report
-from scheduler.sim.scenario import Policy, Scenario, ScenarioError, load_scenario
+from scheduler.sim.scenario import Policy, Scenario, ScenarioError, bundled_scenarios, load_scenario
 from scheduler.sim.simulator import SimResult, Simulation
 
 app = typer.Typer(
@@ -29,7 +36,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-BUNDLED = ("demo", "contended", "scale", "autoscale")
+BUNDLED = bundled_scenarios()
 
 
 @app.command()
@@ -45,22 +52,25 @@ def simulate(
     report_dir: Annotated[
         Path | None, typer.Option(help="Where to write report.json and charts (default: reports/<scenario>).")
     ] = None,
+    html: Annotated[
+        bool, typer.Option("--html", help="Also write report.html: every table and chart in one self-contained page.")
+    ] = False,
 ) -> None:
     """Replay a scenario on an in-memory cluster with each policy, and compare them in a report."""
     # The engine logs what the operator's log should show (gangs bound, preemptions); a simulation's story is
     # its report, so only warnings come through.
     configure("WARNING", json=False)
     console = Console()
+    # Before the simulation, not after: a big scenario runs for minutes before it has anything to write. A
+    # folder given is checked even before the scenario loads; the default one is named after the scenario.
     try:
+        if report_dir is not None:
+            check_writable(report_dir)
         with _scenario_path(scenario) as path:
             loaded = load_scenario(path)
-    except ScenarioError as exc:
-        _fail(console, exc)
-    folder = report_dir or Path("reports") / loaded.name
-    # Before the simulation, not after: a big scenario runs for minutes before it has anything to write.
-    try:
+        folder = report_dir or Path("reports") / loaded.name
         check_writable(folder)
-    except ReportDirError as exc:
+    except (ScenarioError, ReportDirError) as exc:
         _fail(console, exc)
     render_scenario(console, loaded)
     at_start = tuple(p for p in loaded.pods if not float(p.metadata.annotations.get(ARRIVAL, 0) or 0))
@@ -80,8 +90,11 @@ def simulate(
         _fail(console, exc)
     summaries = summarize_all(results, job_classes(loaded))
     console.print(comparison_table(summaries))
+    print_key_figures(console, loaded, summaries)
     try:
         files = write_report(loaded.name, results, summaries, folder)
+        if html:
+            files.append(write_html(folder, loaded, summaries, files, decisions if at_start else []))
     except OSError as exc:
         _fail(console, exc)
     console.print("Report: " + ", ".join(str(f) for f in files), highlight=False, markup=False)
@@ -122,12 +135,19 @@ def run(
         list[str] | None, typer.Option("--level", help="Topology level label keys, widest first (repeat).")
     ] = None,
     time_limit: Annotated[float | None, typer.Option(help="Solver time limit per decision, seconds.")] = None,
-    no_preemption: Annotated[bool, typer.Option(help="Never preempt.")] = False,
-    forbid_pdb_violations: Annotated[bool, typer.Option(help="Never violate a PodDisruptionBudget.")] = False,
-    own_victims_only: Annotated[bool, typer.Option(help="Only preempt pods this scheduler placed.")] = False,
+    # One name per switch: typer would add a negation to each, and --no-preemption's would be --no-no-preemption.
+    no_preemption: Annotated[bool, typer.Option("--no-preemption", help="Never preempt.")] = False,
+    forbid_pdb_violations: Annotated[
+        bool, typer.Option("--forbid-pdb-violations", help="Never violate a PodDisruptionBudget.")
+    ] = False,
+    own_victims_only: Annotated[
+        bool, typer.Option("--own-victims-only", help="Only preempt pods this scheduler placed.")
+    ] = False,
     qps: Annotated[float | None, typer.Option(help="Client-side API rate limit.")] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Port of /metrics, /healthz, /readyz (0: off).")] = None,
-    no_leader_election: Annotated[bool, typer.Option(help="Schedule without holding the lease.")] = False,
+    no_leader_election: Annotated[
+        bool, typer.Option("--no-leader-election", help="Schedule without holding the lease.")
+    ] = False,
     lease_namespace: Annotated[
         str | None, typer.Option(help="Namespace of the lease (default $POD_NAMESPACE, else default).")
     ] = None,
@@ -142,21 +162,22 @@ def run(
     from scheduler.kube.health import PortInUseError
     from scheduler.kube.operator import LeadershipLostError, operator_config, run_operator
 
-    flags: dict[str, Any] = {
-        "schedulerName": scheduler_name,
-        "topologyLevels": level,
-        "solver.timeLimitSeconds": time_limit,
-        "client.qps": qps,
-        "metricsPort": metrics_port,
-        "leaderElection.leaseNamespace": lease_namespace,
-        "leaderElection.leaseSeconds": lease_seconds,
-        "preemption.enabled": False if no_preemption else None,
-        "preemption.allowPdbViolations": False if forbid_pdb_violations else None,
-        "preemption.ownPodsOnly": True if own_victims_only else None,
-        "leaderElection.enabled": False if no_leader_election else None,
+    flags: dict[str, tuple[str, Any]] = {  # configuration field -> (flag, value)
+        "schedulerName": ("--scheduler-name", scheduler_name),
+        "topologyLevels": ("--level", level),
+        "solver.timeLimitSeconds": ("--time-limit", time_limit),
+        "client.qps": ("--qps", qps),
+        "metricsPort": ("--metrics-port", metrics_port),
+        "leaderElection.leaseNamespace": ("--lease-namespace", lease_namespace),
+        "leaderElection.leaseSeconds": ("--lease-seconds", lease_seconds),
+        "preemption.enabled": ("--no-preemption", False if no_preemption else None),
+        "preemption.allowPdbViolations": ("--forbid-pdb-violations", False if forbid_pdb_violations else None),
+        "preemption.ownPodsOnly": ("--own-victims-only", True if own_victims_only else None),
+        "leaderElection.enabled": ("--no-leader-election", False if no_leader_election else None),
     }
+    given = {key: value for key, (_, value) in flags.items() if value is not None}
     try:
-        settings = load_config(config, overrides={k: v for k, v in flags.items() if v is not None})
+        settings = load_config(config, overrides=given, flags={key: flag for key, (flag, _) in flags.items()})
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
@@ -197,6 +218,25 @@ def explain(
         console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(code=1) from exc
     render_explanation(console, result)
+
+
+@app.command()
+def top(
+    namespace: Annotated[str, typer.Option("--namespace", "-n")] = "default",
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="Every namespace.")] = False,
+    interval: Annotated[float, typer.Option(min=0.2, help="Seconds between refreshes.")] = 2.0,
+    once: Annotated[bool, typer.Option(help="Print one frame and exit (1 if a read failed).")] = False,
+    kubeconfig: Annotated[str | None, typer.Option()] = None,
+    scheduler_name: Annotated[str, typer.Option(help="Pods with this schedulerName are ours.")] = "phalanx",
+) -> None:
+    """Live: the queue, waiting gangs and why, running gangs by domain, the latest decisions (q quits)."""
+    from scheduler.cli.top_live import main
+
+    try:
+        code = main(None if all_namespaces else namespace, interval, once, kubeconfig, scheduler_name)
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code=code)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Rich tables for the terminal: what a scenario's cluster and gangs look like.
+"""Rich tables for the terminal: what a scenario's cluster and gangs look like, and each decision.
 
 Every table fits a 100-column terminal: long cells end in an ellipsis instead of folding into tall columns,
 and long lists stop after a screenful with a count of the rest. Text from the scenario (names, messages) is
@@ -7,12 +7,10 @@ escaped, because a bracket in a user's value would otherwise be read as Rich mar
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -23,37 +21,25 @@ from scheduler.api.membership import pod_group_of
 from scheduler.api.podgroup import PodGroup
 from scheduler.api.priority import group_priority, priority_class_values
 from scheduler.api.quantity import format_scheduler_units
+from scheduler.cli.cells import EMPTY as EMPTY
+from scheduler.cli.cells import WIDTH, cap, plain_table, spare
+from scheduler.cli.cells import natural_key as natural_key
+
+# The comparison tables live in cli/compare.py; these names are re-exported for the callers that take every
+# terminal table from here.
+from scheduler.cli.compare import comparison_table as comparison_table
+from scheduler.cli.compare import key_figures_table as key_figures_table
+from scheduler.cli.compare import print_key_figures as print_key_figures
+from scheduler.cli.compare import verdict_lines as verdict_lines
 from scheduler.engine.cycle import Decision
 from scheduler.sim.generate import ARRIVAL
-from scheduler.sim.report import Summary
 from scheduler.sim.scenario import Scenario
 
 if TYPE_CHECKING:
     from scheduler.kube.explain import Explanation
 
 GPU = "nvidia.com/gpu"
-EMPTY = "\u2013"  # en dash: a figure that does not exist (no job started), unlike a zero
 CLUSTER_ROWS = 20
-WIDTH = 100  # the terminal the column caps are set for; a wider one lends its spare room to the names
-
-
-def _spare(width: int, share: int) -> int:
-    return max(0, width - WIDTH) // share
-
-
-def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key that orders the numbers inside names by value: rack-2 before rack-10."""
-    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part)
-
-
-def cap(text: str, width: int) -> str:
-    """`text` cut to `width` characters, the cut shown by an ellipsis."""
-    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
-
-
-def _table(title: str) -> Table:
-    # No edges and one space of padding: the frame of the default box costs a 9-column table 20 characters.
-    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
 
 
 def _capped_lines(lines: Iterable[str], width: int, limit: int) -> str:
@@ -69,27 +55,27 @@ def decisions_table(
 ) -> Table:
     """One row per scheduling unit, in the order the queue decided them; why a unit waits is listed below
     the table (`decision_reasons`), as a sentence is too long for a cell."""
-    table = _table(title)
+    table = plain_table(title)
     for name in ("Unit", "Priority", "Result", "Placement", "Preempted", "Solver"):
         table.add_column(name, no_wrap=True, overflow="ellipsis", justify="right" if name == "Priority" else "left")
     for decision in decisions:
         plan = decision.plan
         colour = "green" if decision.scheduled else "yellow"
-        solver = f"{plan.status.value}, " if plan else ""
-        solver += f"{decision.duration_s * 1000:.1f} ms"
+        # A unit decided without the solver (its quorum is short, say) has no solver figures.
+        solver = f"{plan.status.value}, {decision.duration_s * 1000:.1f} ms" if plan else EMPTY
         if plan and plan.placed:
             solver += f"\n{plan.method}"
         if plan and plan.gap:
             solver += f", gap {plan.gap:.1%}"
-        placement = ""
+        placement = EMPTY
         if plan and plan.placed:
             nodes = len(set(plan.assignments.values()))
-            placement = f"{escape(cap(plan.domain, 14 + _spare(width, 4)))}\n{nodes} node{'s' if nodes != 1 else ''}"
-        victims = ""
+            placement = f"{escape(cap(plan.domain, 14 + spare(width, 4)))}\n{nodes} node{'s' if nodes != 1 else ''}"
+        victims = EMPTY
         if plan and plan.victims:
-            victims = _capped_lines(plan.victims, 16 + _spare(width, 4), 3) + f"\n({len(plan.victim_pods)} pods)"
+            victims = _capped_lines(plan.victims, 16 + spare(width, 4), 3) + f"\n({len(plan.victim_pods)} pods)"
         table.add_row(
-            escape(cap(decision.unit.key, 20 + _spare(width, 2))),
+            escape(cap(decision.unit.key, 20 + spare(width, 2))),
             str(decision.unit.priority),
             f"[{colour}]{decision.reason.value}[/]",
             placement,
@@ -131,12 +117,12 @@ def cluster_table(scenario: Scenario, limit: int = CLUSTER_ROWS, width: int = WI
     levels = [lvl for lvl in scenario.topology_levels if lvl != "kubernetes.io/hostname"]
     domains: dict[tuple[str, ...], list[Node]] = defaultdict(list)
     for node in scenario.nodes:
-        domains[tuple(node.metadata.labels.get(level, "-") for level in levels)].append(node)
+        domains[tuple(node.metadata.labels.get(level, EMPTY) for level in levels)].append(node)
     more = max(0, len(domains) - limit)
     title = "Cluster" + (f" (first {limit} of {len(domains)} {_plural(levels)})" if more else "")
-    table = _table(title)
+    table = plain_table(title)
     # The narrowest level's names repeat the wider ones (block-1-rack-2), so it gets the room.
-    widths = [10 + _spare(width, 6)] * (len(levels) - 1) + [18 + _spare(width, 3)] if levels else []
+    widths = [10 + spare(width, 6)] * (len(levels) - 1) + [18 + spare(width, 3)] if levels else []
     for level in levels:
         table.add_column(level.rsplit("/", 1)[-1].capitalize(), no_wrap=True, overflow="ellipsis")
     for name in ("Nodes", "CPU", "Memory", "GPU"):
@@ -156,7 +142,7 @@ def cluster_table(scenario: Scenario, limit: int = CLUSTER_ROWS, width: int = WI
             format_scheduler_units("cpu", totals["cpu"]),
             format_scheduler_units("memory", totals["memory"]),
             str(totals.get(GPU, 0)),
-            _capped_lines(taints, 20 + _spare(width, 3), 2),
+            _capped_lines(taints, 20 + spare(width, 3), 2) or EMPTY,
         )
     if more:
         rest = [n for _, nodes in ordered[limit:] for n in nodes]
@@ -172,7 +158,7 @@ def groups_table(scenario: Scenario, limit: int = 15, width: int = WIDTH) -> Tab
     classes = priority_class_values(list(scenario.priority_classes))
     more = max(0, len(scenario.pod_groups) - limit)
     title = "Pod groups" + (f" (first {limit} of {len(scenario.pod_groups)}, by arrival)" if more else "")
-    table = _table(title)
+    table = plain_table(title)
     for name in ("Group", "From", "Policy", "Pods", "Priority", "Topology", "Evict", "Per-pod requests"):
         table.add_column(name, no_wrap=True, overflow="ellipsis", justify="right" if name == "Priority" else "left")
 
@@ -190,14 +176,14 @@ def groups_table(scenario: Scenario, limit: int = 15, width: int = WIDTH) -> Tab
             for c in group.spec.scheduling_constraints.topology
         ]
         table.add_row(
-            escape(cap(f"{group.metadata.namespace}/{group.metadata.name}", 22 + _spare(width, 2))),
-            "Workload" if group.spec.workload_ref else "PodGroup",
+            escape(cap(f"{group.metadata.namespace}/{group.metadata.name}", 22 + spare(width, 2))),
+            "Workload" if group.spec.template else "PodGroup",
             f"gang {policy.gang.min_count}" if policy.gang else "basic",
             _state(len(pods), policy.min_count),
             "[red]unknown[/]" if priority is None else str(priority),
-            _capped_lines(topology, 10, 2) or "-",
+            _capped_lines(topology, 10, 2) or EMPTY,
             "whole" if group.spec.disruption_mode.value == "PodGroup" else "pod",
-            _signatures(pods, 21 + _spare(width, 3)),
+            _signatures(pods, 21 + spare(width, 3)),
         )
     return table
 
@@ -223,85 +209,7 @@ def _signatures(pods: list[Pod], width: int) -> str:
             if name != "pods"
         )
         counts[shape] += 1
-    return _capped_lines((f"{count} x {shape}" for shape, count in counts.items()), width, 3) or "-"
-
-
-def comparison_table(summaries: list[Summary]) -> Table:
-    """Policies side by side on the same trace, every time average over the same window."""
-    window = summaries[0] if summaries else None
-    table = _table("Policies on the same trace" + (f", over 0{EMPTY}{_duration(window.window_s)}" if window else ""))
-    if window is not None:
-        table.caption = (
-            f"Time averages and partial-gang hours span the same window for every policy, t=0 {window.window_basis}; "
-            "waits count the jobs that started."
-        )
-        table.caption_justify = "left"
-    table.add_column("Metric", overflow="fold")  # a narrow terminal wraps the names, never the figures
-    resource = summaries[0].resource.rsplit("/", 1)[-1].upper() if summaries else ""
-    rows: list[tuple[str, Callable[[Summary], str]]] = [
-        ("jobs started / completed / never started", lambda s: f"{s.started} / {s.completed} / {s.never_started}"),
-        ("wait until running p50 / p95", lambda s: _pair(s.p50_wait_s, s.p95_wait_s, _duration)),
-    ]
-    classes = [c.priority_class for c in summaries[0].waits_by_class] if summaries else []
-    for index, name in enumerate(classes):
-        rows.append((f"  {cap(name, 26)}: p50 / p95", _class_waits(index)))
-    useful = f"{resource} held by running jobs (useful)"
-    rows += [
-        (f"{resource} allocated (time average)", lambda s: _share(s, s.utilisation)),
-        (useful, lambda s: _share(s, s.useful_utilisation)),
-        (f"{resource}-hours held by partial gangs", lambda s: f"{s.partial_hours:,.1f}"),
-        ("preemptions / victim pods", lambda s: f"{s.preemptions} / {s.victim_pods}"),
-        (f"{resource}-hours of work lost to preemption", lambda s: f"{s.lost_hours:,.1f}"),
-        ("multi-pod jobs in one rack / block", lambda s: _pair(s.one_rack, s.one_block, lambda x: f"{x:.0%}")),
-        ("decision (solver) time p50 / p99", lambda s: _pair(s.decision_p50_ms, s.decision_p99_ms, _ms)),
-        ("makespan (last job completion)", lambda s: _duration(s.makespan_s)),
-    ]
-    if any(s.provision_requests for s in summaries):
-        rows.append(("capacity requests / nodes added", lambda s: f"{s.provision_requests} / {s.nodes_added}"))
-    cells = [[cell(s) for s in summaries] for _, cell in rows]
-    for i, summary in enumerate(summaries):
-        # Figures are never cut: on a narrow terminal the metric names give way instead.
-        widest = max((len(row[i]) for row in cells), default=0)
-        table.add_column(
-            escape(summary.policy), justify="right", no_wrap=True, min_width=max(widest, len(summary.policy))
-        )
-    for (label, _), row in zip(rows, cells, strict=True):
-        table.add_row(escape(label), *row)
-    return table
-
-
-def _class_waits(index: int) -> Callable[[Summary], str]:
-    def cell(summary: Summary) -> str:
-        if index >= len(summary.waits_by_class):
-            return EMPTY
-        waits = summary.waits_by_class[index]
-        return _pair(waits.p50_s, waits.p95_s, _duration)
-
-    return cell
-
-
-def _share(summary: Summary, value: float) -> str:
-    return f"{value:.1%}" if summary.window_s > 0 else EMPTY
-
-
-def _pair(first: float | None, second: float | None, fmt: Callable[[float], str]) -> str:
-    if first is None and second is None:
-        return EMPTY
-    return f"{EMPTY if first is None else fmt(first)} / {EMPTY if second is None else fmt(second)}"
-
-
-def _ms(value: float) -> str:
-    return f"{value:.1f} ms"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return EMPTY
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+    return _capped_lines((f"{count} x {shape}" for shape, count in counts.items()), width, 3) or EMPTY
 
 
 def render_explanation(console: Console, result: Explanation) -> None:
@@ -311,7 +219,7 @@ def render_explanation(console: Console, result: Explanation) -> None:
     min_count = policy.get("gang", {}).get("minCount", 1)
     console.print(
         f"phase {status.get('phase', 'Pending')}, minCount {min_count}, scheduled {status.get('scheduled', 0)}, "
-        f"running {status.get('running', 0)}, placement {status.get('placement', {}).get('domain') or '-'}",
+        f"running {status.get('running', 0)}, placement {status.get('placement', {}).get('domain') or EMPTY}",
         highlight=False,
     )
     for condition in status.get("conditions", []):

@@ -1,7 +1,10 @@
 """Seeded generators for scenario clusters and workloads, producing the same API objects users apply.
 
 A generated cluster is zones x blocks x racks x nodes, node shapes drawn by weight; a generated workload is
-`gangs` PodGroups (with their pods) drawn from weighted templates, arriving as a Poisson process.
+`gangs` PodGroups (with their pods) drawn from weighted templates, arriving as a Poisson process from
+`startSeconds` on. A scenario may list several workloads (a background that fills the cluster, then the gangs
+that must make room in it, say). A template may give its gang's pods the constraints kube-scheduler honours
+among them: required anti-affinity (at most one of the gang's pods per domain) and a DoNotSchedule spread.
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ def _quantities(raw: dict[str, Quantity]) -> dict[str, Quantity]:
     for name, value in raw.items():
         to_scheduler_units(name, value)
     return raw
+
+
+def _label_key(key: str | None) -> str | None:
+    if key is not None and (err := label_key_error(key)):
+        raise ValueError(f"topology key {key!r} is not a valid label key: {err}")
+    return key
 
 
 class NodeShape(ApiModel):
@@ -84,6 +93,15 @@ def shape_node(name: str, labels: dict[str, str], shape: NodeShape) -> Node:
     )
 
 
+class Spread(ApiModel):
+    """A DoNotSchedule topology spread over the gang's own pods."""
+
+    key: Annotated[str, Field(min_length=1)]
+    max_skew: Annotated[int, Field(ge=1)] = 1
+
+    _check = field_validator("key")(_label_key)
+
+
 class GangTemplate(ApiModel):
     name: str
     weight: Annotated[float, Field(gt=0)] = 1.0
@@ -94,11 +112,14 @@ class GangTemplate(ApiModel):
     disruption_mode: DisruptionMode = DisruptionMode.POD
     topology: list[TopologyConstraint] = Field(default_factory=list)
     tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    anti_affinity: str | None = None  # a topology key: at most one of the gang's pods per domain of it
+    spread: Spread | None = None
     duration_seconds: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=2, max_length=2)] = Field(
         default_factory=lambda: [600.0, 3600.0]
     )
 
     _check = field_validator("requests")(_quantities)
+    _check_key = field_validator("anti_affinity")(_label_key)
 
     @field_validator("duration_seconds")
     @classmethod
@@ -111,6 +132,7 @@ class GangTemplate(ApiModel):
 class WorkloadGenerator(ApiModel):
     seed: int = 0
     gangs: Annotated[int, Field(ge=1, le=100_000)]
+    start_seconds: Annotated[float, Field(ge=0)] = 0.0
     mean_interarrival_seconds: Annotated[float, Field(ge=0)] = 60.0
     namespace: str = "default"
     templates: Annotated[list[GangTemplate], Field(min_length=1)]
@@ -120,7 +142,7 @@ class WorkloadGenerator(ApiModel):
         weights = [t.weight for t in self.templates]
         groups: list[PodGroup] = []
         pods: list[Pod] = []
-        now = 0.0
+        now = self.start_seconds
         for i in range(self.gangs):
             template = rng.choices(self.templates, weights)[0]
             # A Poisson process: the first arrival too comes after an exponential wait, after whatever the
@@ -162,6 +184,20 @@ def _pod(
         "containers": [{"name": "main", "resources": {"requests": requests}}],
         "tolerations": template.tolerations,
     }
+    # Selectors name the gang's own pods by their PodGroup label, so the rules hold among them alone.
+    selector = {"matchLabels": {POD_GROUP_LABEL: group}}
+    if template.anti_affinity:
+        term = {"labelSelector": selector, "topologyKey": template.anti_affinity}
+        spec["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    if template.spread is not None:
+        spec["topologySpreadConstraints"] = [
+            {
+                "maxSkew": template.spread.max_skew,
+                "topologyKey": template.spread.key,
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": selector,
+            }
+        ]
     if template.priority_class_name:
         spec["priorityClassName"] = template.priority_class_name
     return Pod.model_validate(

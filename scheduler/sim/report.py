@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,6 @@ from scheduler.api.membership import pod_group_of
 from scheduler.sim.scenario import Scenario
 from scheduler.sim.simulator import Job, Sample, SimResult
 
-COLOURS = {"phalanx": "#2a6f97", "greedy": "#8d8d8d", "pod-by-pod": "#c0504d"}
 NO_CLASS = "no class"
 
 
@@ -48,6 +47,15 @@ class ClassWaits:
 
 
 @dataclass(frozen=True)
+class ResourceShare:
+    """Time-averaged shares of one resource's capacity over the window."""
+
+    resource: str
+    allocated: float  # by every bound pod
+    useful: float  # by pods of jobs that are running
+
+
+@dataclass(frozen=True)
 class Summary:
     policy: str
     jobs: int
@@ -59,6 +67,10 @@ class Summary:
     p95_wait_s: float | None
     utilisation: float  # allocated share of the measured resource, time-averaged over the window
     useful_utilisation: float  # share held by jobs that are running
+    # Held by running jobs less the work preemption threw away: a job run twice counts once, as the work
+    # done. With every job completed in the window it is the same for every policy; it differs by what
+    # each policy left undone.
+    kept_utilisation: float
     partial_hours: float  # resource-hours held by bound pods of jobs that cannot run, within the window
     preemptions: int
     victim_pods: int
@@ -74,6 +86,30 @@ class Summary:
     waits_by_class: tuple[ClassWaits, ...] = ()
     nodes_added: int = 0  # by the simulated autoscaler
     provision_requests: int = 0
+    shares: tuple[ResourceShare, ...] = ()  # every resource the nodes offer, the measured one first
+    victims_by_class: tuple[tuple[str, int], ...] = ()  # victim pods per priority class of their job
+    # Racks the victims of one job's preemptions at one instant span, on average (pod by pod, each pod of a
+    # gang preempts on its own); None: nothing was preempted.
+    victim_racks: float | None = None
+
+
+SAME_WITHIN = 0.01  # figures this close (relative) are the same: a policy is not better by noise
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ratio: float | None  # phalanx / baseline; None: either figure is missing, or the baseline's is zero
+    word: str  # "better", "worse", "same", or "n/a" when a figure is missing
+
+
+def verdict(mine: float | None, theirs: float | None, *, lower_is_better: bool) -> Verdict:
+    """How a figure of phalanx compares with a baseline's, with the ratio between them."""
+    if mine is None or theirs is None:
+        return Verdict(None, "n/a")
+    if abs(mine - theirs) <= SAME_WITHIN * max(abs(mine), abs(theirs)):
+        return Verdict(mine / theirs if theirs else None, "same")
+    lower = mine < theirs
+    return Verdict(mine / theirs if theirs else None, "better" if lower == lower_is_better else "worse")
 
 
 def makespan(result: SimResult) -> float | None:
@@ -117,7 +153,8 @@ def summarize(result: SimResult, window: Window | None = None, classes: Mapping[
     multi = [j for j in jobs if j.started is not None and len(j.pods) > 1]
     seconds = [d["seconds"] * 1000 for d in result.decisions if d["unit"]]
     preempts = [e for e in result.log if e["event"] == "preempt"]
-    capacity = _integral(result.samples, "capacity", window.end_s)
+    capacity = _integral(result.samples, lambda s: s.capacity, window.end_s)
+    lost = sum(j.lost for j in jobs)
     return Summary(
         policy=result.policy.value,
         jobs=len(jobs),
@@ -127,12 +164,14 @@ def summarize(result: SimResult, window: Window | None = None, classes: Mapping[
         mean_wait_s=float(np.mean(waits)) if waits else None,
         p50_wait_s=_percentile(waits, 50),
         p95_wait_s=_percentile(waits, 95),
-        utilisation=_integral(result.samples, "allocated", window.end_s) / max(1e-9, capacity),
-        useful_utilisation=_integral(result.samples, "running", window.end_s) / max(1e-9, capacity),
-        partial_hours=_integral(result.samples, "partial", window.end_s) / 3600,
+        utilisation=_integral(result.samples, lambda s: s.allocated, window.end_s) / max(1e-9, capacity),
+        useful_utilisation=_integral(result.samples, lambda s: s.running, window.end_s) / max(1e-9, capacity),
+        kept_utilisation=max(0.0, _integral(result.samples, lambda s: s.running, window.end_s) - lost)
+        / max(1e-9, capacity),
+        partial_hours=_integral(result.samples, lambda s: s.partial, window.end_s) / 3600,
         preemptions=len(preempts),
         victim_pods=sum(len(e["victims"]) for e in preempts),
-        lost_hours=sum(j.lost for j in jobs) / 3600,
+        lost_hours=lost / 3600,
         one_rack=sum(j.racks == 1 for j in multi) / len(multi) if multi else None,
         one_block=sum(j.blocks == 1 for j in multi) / len(multi) if multi else None,
         decision_p50_ms=_percentile(seconds, 50),
@@ -144,6 +183,9 @@ def summarize(result: SimResult, window: Window | None = None, classes: Mapping[
         waits_by_class=_waits_by_class(jobs, classes or {}),
         nodes_added=sum(e["nodes"] for e in result.log if e["event"] == "provision"),
         provision_requests=sum(1 for e in result.log if e["event"] == "provision"),
+        shares=_shares(result, window.end_s),
+        victims_by_class=_victims_by_class(jobs, preempts, classes or {}),
+        victim_racks=_victim_racks(jobs, preempts),
     )
 
 
@@ -164,14 +206,47 @@ def _waits_by_class(jobs: Sequence[Job], classes: Mapping[str, str]) -> tuple[Cl
     return tuple(out)
 
 
-def _integral(samples: Sequence[Sample], field: str, end: float) -> float:
+def _shares(result: SimResult, end: float) -> tuple[ResourceShare, ...]:
+    names = sorted({r for s in result.samples for r in s.resources}, key=lambda r: (r != result.resource, r))
+    out = []
+    for name in names:
+
+        def part(index: int, name: str = name) -> float:
+            return _integral(result.samples, lambda s: s.resources.get(name, (0, 0, 0))[index], end)
+
+        capacity = part(0)
+        if capacity > 0:
+            out.append(ResourceShare(name, part(1) / capacity, part(2) / capacity))
+    return tuple(out)
+
+
+def _victims_by_class(
+    jobs: Sequence[Job], preempts: Sequence[Mapping[str, Any]], classes: Mapping[str, str]
+) -> tuple[tuple[str, int], ...]:
+    job_of = {pod: job.key for job in jobs for pod in job.pods}
+    counts: dict[str, int] = defaultdict(int)
+    for event in preempts:
+        for pod in event["victims"]:
+            counts[classes.get(job_of.get(pod, pod), NO_CLASS)] += 1
+    return tuple(sorted(counts.items()))
+
+
+def _victim_racks(jobs: Sequence[Job], preempts: Sequence[Mapping[str, Any]]) -> float | None:
+    job_of = {pod: job.key for job in jobs for pod in job.pods}
+    rounds: dict[tuple[str, float], set[str]] = defaultdict(set)
+    for event in preempts:
+        rounds[(job_of.get(event["preemptor"], event["preemptor"]), event["t"])].update(event.get("racks", ()))
+    return float(np.mean([len(racks) for racks in rounds.values()])) if rounds else None
+
+
+def _integral(samples: Sequence[Sample], value: Callable[[Sample], float], end: float) -> float:
     """Integral over [0, end] of a step function held from each sample to the next, the last one held to `end`
     (nothing changes after a run's last event) and anything after `end` cut off."""
     total = 0.0
     for i, current in enumerate(samples):
         following = samples[i + 1].t if i + 1 < len(samples) else end
         start, stop = min(current.t, end), min(max(following, current.t), end)
-        total += getattr(current, field) * (stop - start)
+        total += value(current) * (stop - start)
     return total
 
 
@@ -188,7 +263,7 @@ def check_writable(folder: Path) -> None:
 
 
 def write_report(name: str, results: list[SimResult], summaries: list[Summary], folder: Path) -> list[Path]:
-    """report.json plus utilisation, wait and comparison charts; returns the files written."""
+    """report.json plus the charts (sim/charts.py); returns the files written."""
     folder.mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = {"scenario": name, "policies": {}}
     for result, summary in zip(results, summaries, strict=True):
@@ -212,68 +287,7 @@ def write_report(name: str, results: list[SimResult], summaries: list[Summary], 
         }
     report = folder / "report.json"
     report.write_text(json.dumps(data, indent=1))
-    return [report, *_charts(results, summaries, folder)]
+    # Imported here: matplotlib takes a while to load, and only a report that is written needs it.
+    from scheduler.sim.charts import draw
 
-
-def _charts(results: list[SimResult], summaries: list[Summary], folder: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for result in results:
-        times = [s.t / 3600 for s in result.samples]
-        ax.step(
-            times,
-            [s.allocated / max(1, s.capacity) for s in result.samples],
-            where="post",
-            label=f"{result.policy.value}: allocated",
-        )
-        ax.step(
-            times,
-            [s.running / max(1, s.capacity) for s in result.samples],
-            where="post",
-            linestyle="--",
-            label=f"{result.policy.value}: running jobs",
-        )
-    if summaries:
-        ax.set_xlim(0, summaries[0].window_s / 3600)
-    ax.set_xlabel("hours")
-    ax.set_ylabel(f"share of {results[0].resource if results else ''}")
-    ax.set_ylim(0, 1.05)
-    ax.set_title("Utilisation over the common window (dashed: held by jobs that can actually run)")
-    ax.legend(fontsize="small", ncol=2)
-    fig.tight_layout()
-    paths.append(folder / "utilisation.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    waits = [[j.wait / 60 for j in r.jobs if j.wait is not None] or [0.0] for r in results]
-    ax.boxplot(waits, tick_labels=[r.policy.value for r in results])
-    ax.set_ylabel("wait until running (minutes)")
-    ax.set_title("Gang wait distribution")
-    fig.tight_layout()
-    paths.append(folder / "waits.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
-
-    fig, axes = plt.subplots(1, 4, figsize=(12, 3.5))
-    panels = [
-        ("median wait (min)", [(s.p50_wait_s or 0.0) / 60 for s in summaries]),
-        ("useful utilisation", [s.useful_utilisation for s in summaries]),
-        (f"partial-gang {summaries[0].resource if summaries else ''}-hours", [s.partial_hours for s in summaries]),
-        ("jobs never started", [float(s.never_started) for s in summaries]),
-    ]
-    for ax, (title, values) in zip(axes, panels, strict=True):
-        ax.bar([s.policy for s in summaries], values, color=[COLOURS.get(s.policy, "#555555") for s in summaries])
-        ax.set_title(title, fontsize="medium")
-        ax.tick_params(axis="x", labelsize="small")
-    fig.suptitle("Policies on the same trace")
-    fig.tight_layout()
-    paths.append(folder / "comparison.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
-    return paths
+    return [report, *draw(results, summaries, folder)]

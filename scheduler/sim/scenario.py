@@ -10,11 +10,10 @@ run shows everything to fix. Warnings (file:line too) flag what loads but will n
 from __future__ import annotations
 
 import difflib
-import types
-import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -29,11 +28,19 @@ from scheduler.api.meta import ObjectMeta
 from scheduler.api.namespace import Namespace
 from scheduler.api.podgroup import PodGroup
 from scheduler.api.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
+from scheduler.api.upstream import UpstreamWorkload, is_foreign, read_pod_group
 from scheduler.api.validation import check_topology_levels
 from scheduler.api.workload import Workload
 from scheduler.sim.autoscaler import AutoscalerSpec
 from scheduler.sim.generate import ClusterGenerator, WorkloadGenerator
-from scheduler.sim.scenario_checks import qualified, scenario_warnings
+from scheduler.sim.scenario_checks import (
+    clean_message,
+    field_aliases,
+    field_path,
+    line_of,
+    qualified,
+    scenario_warnings,
+)
 
 DEFAULT_TOPOLOGY_LEVELS = DEFAULT_LEVELS
 SCENARIO_API_VERSION = "sim.phalanx.dev/v1alpha1"
@@ -52,13 +59,20 @@ class SimulationSpec(ApiModel):
     policies: Annotated[list[Policy], Field(min_length=1)] = Field(default_factory=lambda: list(Policy))
 
 
+NARRATIVE_LINES = 2
+NARRATIVE_WIDTH = 100  # so each line prints as one on a 100-column terminal
+
+
 class ScenarioSpec(ApiModel):
     description: str = ""
+    # What the trace puts to the test, and what to look for in the comparison: printed with it.
+    narrative: str = ""
     topology_levels: Annotated[list[str], Field(min_length=1)] = Field(
         default_factory=lambda: list(DEFAULT_TOPOLOGY_LEVELS)
     )
     cluster: ClusterGenerator | None = None
-    workload: WorkloadGenerator | None = None
+    # One generator, or several (each its own arrival stream, e.g. a background first, then what must fit in).
+    workload: list[WorkloadGenerator] = Field(default_factory=list)
     autoscaler: AutoscalerSpec | None = None  # capacity on request for units that fit nowhere (sim/autoscaler.py)
     simulation: SimulationSpec = Field(default_factory=SimulationSpec)
 
@@ -66,6 +80,27 @@ class ScenarioSpec(ApiModel):
     @classmethod
     def _levels_are_label_keys(cls, levels: list[str]) -> list[str]:
         return check_topology_levels(levels)
+
+    @field_validator("workload", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, dict) else value
+
+    @field_validator("narrative")
+    @classmethod
+    def _two_lines(cls, text: str) -> str:
+        lines = text.strip().splitlines()
+        if len(lines) > NARRATIVE_LINES:
+            raise ValueError(
+                f"the narrative is {NARRATIVE_LINES} lines at most (the situation, then what to look for), "
+                f"got {len(lines)}"
+            )
+        long = [i + 1 for i, line in enumerate(lines) if len(line.strip()) > NARRATIVE_WIDTH]
+        if long:
+            raise ValueError(f"narrative line {long[0]} is longer than {NARRATIVE_WIDTH} characters")
+        return "\n".join(line.strip() for line in lines)
 
 
 class ScenarioDocument(ApiModel):
@@ -122,6 +157,7 @@ class Scenario:
     warnings: tuple[str, ...] = field(default=())
     simulation: SimulationSpec = field(default_factory=SimulationSpec)
     autoscaler: AutoscalerSpec | None = None
+    narrative: str = ""
 
     def pods_of(self, group: PodGroup) -> list[Pod]:
         return [
@@ -129,6 +165,13 @@ class Scenario:
             for p in self.pods
             if pod_group_of(p) == group.metadata.name and p.metadata.namespace == group.metadata.namespace
         ]
+
+
+def bundled_scenarios() -> tuple[str, ...]:
+    """The names of the scenarios shipped in scheduler/sim/scenarios, the demo first."""
+    folder = files("scheduler.sim").joinpath("scenarios")
+    names = sorted(f.name.removesuffix(".yaml") for f in folder.iterdir() if f.name.endswith(".yaml"))
+    return tuple(sorted(names, key=lambda name: name != "demo"))
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -150,16 +193,18 @@ def load_scenario(path: Path) -> Scenario:
     objects: list[tuple[BaseModel, int]] = []
     unknown: list[str] = []
     other: list[str] = []
+    settings_node: yaml.Node | None = None
     for doc, node in zip(documents, nodes, strict=True):
         parsed = _parse_document(path, doc, node)
         if isinstance(parsed, tuple):
             objects.append(parsed)
+            settings_node = node if isinstance(parsed[0], ScenarioDocument) else settings_node
         else:
             unknown.extend(parsed.unknown)
             other.extend(parsed.other)
     if unknown or other:
         raise _combined(path, [*unknown, *other])
-    return _assemble(path, objects)
+    return _assemble(path, objects, settings_node)
 
 
 @dataclass
@@ -193,54 +238,34 @@ def _parse_document(path: Path, doc: Any, node: yaml.Node) -> tuple[BaseModel, i
     if kind not in _CLUSTER_SCOPED:
         meta.setdefault("namespace", "default")
     model = _KINDS[kind]
+    foreign = kind in ("PodGroup", "Workload") and is_foreign(str(doc.get("apiVersion", "")))
     try:
+        if foreign and kind == "PodGroup":  # upstream's or coscheduling's, exactly as it would be applied
+            return read_pod_group(doc), line
+        if foreign:
+            return UpstreamWorkload.model_validate(doc), line
         return model.model_validate(doc), line
     except ValidationError as exc:
         problems = _Problems()
         label = f"{kind} {qualified(meta)}"
         for error in exc.errors():
             loc = error["loc"]
-            where = _line_of(node, loc) or line
+            where = line_of(node, loc) or line
             if error["type"] == "extra_forbidden":
-                aliases = _field_aliases(model, loc[:-1])
+                aliases = field_aliases(model, loc[:-1])
                 close = difflib.get_close_matches(str(loc[-1]), aliases, n=1, cutoff=0.6) if aliases else []
                 hint = f"; did you mean {close[0]}?" if close else ""
-                problems.unknown.append(f"{path}:{where}: {label}: {_field_path(loc)}: unknown field{hint}")
+                problems.unknown.append(f"{path}:{where}: {label}: {field_path(loc)}: unknown field{hint}")
             else:
-                problems.other.append(f"{path}:{where}: {label}: {_field_path(loc)}: {_clean(error['msg'])}")
+                problems.other.append(f"{path}:{where}: {label}: {field_path(loc)}: {clean_message(error['msg'])}")
         return problems
 
 
-def _field_aliases(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
-    """The wire names (camelCase) of the fields of the model found at `loc` inside `model`."""
-    current: type[BaseModel] | None = model
-    for part in loc:
-        if current is None:
-            return []
-        if isinstance(part, int):
-            continue
-        info = next((f for name, f in current.model_fields.items() if part in (name, f.alias)), None)
-        current = next(_models_in(info.annotation), None) if info is not None else None
-    if current is None:
-        return []
-    return [f.alias or name for name, f in current.model_fields.items()]
-
-
-def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
-    """Pydantic models inside a field's annotation: `X`, `X | None`, `list[X]`, `dict[str, X]`, `Annotated`."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        yield annotation
-        return
-    origin = typing.get_origin(annotation)
-    if origin is None and not isinstance(annotation, types.UnionType):
-        return
-    for arg in typing.get_args(annotation):
-        yield from _models_in(arg)
-
-
-def _assemble(path: Path, parsed: Sequence[tuple[BaseModel, int]]) -> Scenario:
+def _assemble(path: Path, parsed: Sequence[tuple[BaseModel, int]], settings_node: yaml.Node | None = None) -> Scenario:
     settings = ScenarioDocument()
-    buckets: dict[type[BaseModel], list[BaseModel]] = {kind: [] for kind in _KINDS.values()}
+    # Upstream Workloads are read by apiVersion (kind Workload); nothing is stamped out of them, as in a cluster.
+    kinds: list[type[BaseModel]] = [*_KINDS.values(), UpstreamWorkload]
+    buckets: dict[type[BaseModel], list[BaseModel]] = {kind: [] for kind in kinds}
     seen: dict[tuple[str, str, str], int] = {}
     lines: dict[int, int] = {}  # id of an object from the file -> its line
     settings_line = 0
@@ -267,8 +292,28 @@ def _assemble(path: Path, parsed: Sequence[tuple[BaseModel, int]]) -> Scenario:
     pods = [p for p in buckets[Pod] if isinstance(p, Pod)]
     if settings.spec.cluster is not None:
         nodes.extend(settings.spec.cluster.nodes())
-    if settings.spec.workload is not None:
-        generated_groups, generated_pods = settings.spec.workload.objects()
+    generated = {(g.metadata.namespace, g.metadata.name) for g in groups}
+    for index, generator in enumerate(settings.spec.workload):
+        generated_groups, generated_pods = generator.objects()
+        for group in generated_groups:
+            ref = (group.metadata.namespace, group.metadata.name)
+            if ref in generated:
+                raise ScenarioError(
+                    f"{path}:{settings_line}: Scenario: spec.workload[{index}] generates PodGroup "
+                    f"{ref[0]}/{ref[1]}, which is already defined: name its templates apart from the other "
+                    "PodGroups of the namespace"
+                )
+            generated.add(ref)
+        # A generated object's line is its template's: that is where a warning about it is fixed.
+        template_lines = {
+            t.name: line_of(settings_node, ("spec", "workload", index, "templates", j)) if settings_node else None
+            for j, t in enumerate(generator.templates)
+        }
+        owners = [(g, g.metadata.name) for g in generated_groups] + [(p, pod_group_of(p)) for p in generated_pods]
+        for made, owner in owners:
+            template_line = template_lines.get((owner or "").rsplit("-", 1)[0])
+            if template_line:
+                lines[id(made)] = template_line
         groups.extend(generated_groups)
         pods.extend(generated_pods)
     names = [n.metadata.name for n in nodes]
@@ -320,32 +365,5 @@ def _assemble(path: Path, parsed: Sequence[tuple[BaseModel, int]]) -> Scenario:
         warnings=tuple(warnings),
         simulation=settings.spec.simulation,
         autoscaler=settings.spec.autoscaler,
+        narrative=settings.spec.narrative,
     )
-
-
-def _field_path(loc: Sequence[int | str]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "<document>"
-
-
-def _clean(message: str) -> str:
-    return message.removeprefix("Value error, ")
-
-
-def _line_of(node: yaml.Node, loc: Sequence[int | str]) -> int | None:
-    """The line of the deepest YAML node on the path `loc`, so errors point at the offending field."""
-    best: yaml.Node = node
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-            child = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
-            if child is None:
-                break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            child = node.value[part]
-        else:
-            break
-        node = best = child
-    return best.start_mark.line + 1

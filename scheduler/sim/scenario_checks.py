@@ -1,13 +1,16 @@
-"""Load-time warnings for a scenario: what loads but will not behave as written, each with file:line."""
+"""Where a scenario's problems are, and what loads but will not behave as written (warnings), each with
+file:line: the YAML line of a field, its wire name, and the nearest known name for an unknown one."""
 
 from __future__ import annotations
 
 import difflib
+import types
 import typing
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 
 from scheduler.api.core import Node, Pod
@@ -121,3 +124,60 @@ def qualified(meta: ObjectMeta | dict[str, Any]) -> str:
     else:
         name, namespace = meta.get("name", "?"), meta.get("namespace")
     return f"{namespace}/{name}" if namespace else str(name)
+
+
+def field_aliases(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """The wire names (camelCase) of the fields of the model found at `loc` inside `model`."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        info = next((f for name, f in current.model_fields.items() if part in (name, f.alias)), None)
+        current = next(models_in(info.annotation), None) if info is not None else None
+    if current is None:
+        return []
+    return [f.alias or name for name, f in current.model_fields.items()]
+
+
+def models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    """Pydantic models inside a field's annotation: `X`, `X | None`, `list[X]`, `dict[str, X]`, `Annotated`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+        return
+    origin = typing.get_origin(annotation)
+    if origin is None and not isinstance(annotation, types.UnionType):
+        return
+    for arg in typing.get_args(annotation):
+        yield from models_in(arg)
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<document>"
+
+
+def clean_message(message: str) -> str:
+    return message.removeprefix("Value error, ")
+
+
+def line_of(node: yaml.Node, loc: Sequence[int | str]) -> int | None:
+    """The line of the deepest YAML node on the path `loc`, so errors point at the offending field."""
+    best: yaml.Node = node
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            child = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+            if child is None:
+                break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            child = node.value[part]
+        elif isinstance(node, yaml.MappingNode) and part == 0:
+            continue  # one mapping where a list of them is allowed: it is the list's first item
+        else:
+            break
+        node = best = child
+    return best.start_mark.line + 1

@@ -32,6 +32,7 @@ from scheduler.engine.units import Unit
 from scheduler.sim.autoscaler import SimAutoscaler
 from scheduler.sim.cluster import SimCluster
 from scheduler.sim.generate import ARRIVAL, REMOVAL, RUN
+from scheduler.sim.occupancy import Occupancy
 from scheduler.sim.replay import SCHEDULER_NAME, load_state
 from scheduler.sim.scenario import Policy, Scenario, ScenarioError
 from scheduler.solver.problem import SolverParams
@@ -82,6 +83,8 @@ class Sample:
     allocated: int  # by every bound pod
     running: int  # by pods of running jobs
     partial: int  # by bound pods of jobs that cannot run
+    # Every resource the nodes offer (the measured one too): (capacity, allocated, held by running jobs).
+    resources: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,6 +97,7 @@ class SimResult:
     decisions: list[dict[str, Any]]
     log: list[dict[str, Any]]
     end: float
+    occupancy: Occupancy | None = None  # what each node held, for the heat map
 
 
 def config_for(policy: Policy, params: SolverParams) -> EngineConfig:
@@ -136,7 +140,13 @@ class Simulation:
         self._asked: dict[str, float] = {}  # unit -> when it may ask the autoscaler again
         gpus = any("nvidia.com/gpu" in n.status.allocatable for n in scenario.nodes)
         self.resource = "nvidia.com/gpu" if gpus else "cpu"
+        self.occupancy = Occupancy(self.resource)
         self.capacity = sum(n.allocatable().get(self.resource, 0) for n in scenario.nodes)
+        offered = {r for n in scenario.nodes for r in n.allocatable()}
+        if spec is not None:
+            offered |= set(spec.shape.allocatable)
+        self.resources = sorted(offered - {"pods"})
+        self._offered: tuple[object, dict[str, int]] = (None, {})  # per tree generation: capacity per resource
         self._build_jobs()
         self._schedule_nodes()
 
@@ -220,6 +230,7 @@ class Simulation:
             self.decisions,
             self.log,
             self.now,
+            self.occupancy,
         )
 
     def _add_node(self, name: str) -> None:
@@ -291,7 +302,11 @@ class Simulation:
             self.log.append({"t": self.now, "event": "bind", "unit": decision.unit.key, "pods": len(plan.assignments)})
         elif decision.reason is ScheduledReason.WAITING_FOR_PREEMPTION and plan is not None:
             victims = list(plan.victim_pods)
-            self.log.append({"t": self.now, "event": "preempt", "preemptor": decision.unit.key, "victims": victims})
+            nodes = {self.state.pods[k].node for k in victims if k in self.state.pods}
+            racks = sorted("/".join(path) for path in self._racks(nodes))
+            self.log.append(
+                {"t": self.now, "event": "preempt", "preemptor": decision.unit.key, "victims": victims, "racks": racks}
+            )
 
     def _ask(self, ask: AskCapacity) -> None:
         self._provision(ask.decision.unit)
@@ -329,15 +344,20 @@ class Simulation:
     def _start(self, job: Job) -> None:
         if job.started is None:
             job.started = self.now
-            tree = self.state.nodes.tree()
-            nodes = {self.state.pods[k].node for k in job.pods if k in self.state.pods}
-            paths = [tuple(tree.nodes[tree.index[n]].labels.get(k, "") for k in tree.levels) for n in nodes if n]
-            depth = len(tree.levels)  # the narrowest level above the nodes (racks), and the one above it
-            job.racks = len({p[:depth] for p in paths})
-            job.blocks = len({p[: max(0, depth - 1)] for p in paths})
+            job.racks, job.blocks = self._spans({self.state.pods[k].node for k in job.pods if k in self.state.pods})
         job.running_since = self.now
         self._push(self.now + job.duration, Kind.COMPLETE, job)
         self.log.append({"t": self.now, "event": "start", "job": job.key})
+
+    def _racks(self, nodes: set[str | None]) -> set[tuple[str, ...]]:
+        """The domains of the narrowest level above the nodes (racks) that hold them, as label paths."""
+        tree = self.state.nodes.tree()
+        return {tuple(tree.nodes[tree.index[n]].labels.get(k, "") for k in tree.levels) for n in nodes if n}
+
+    def _spans(self, nodes: set[str | None]) -> tuple[int, int]:
+        """How many racks hold the nodes, and how many domains of the level above racks."""
+        racks = self._racks(nodes)
+        return len(racks), len({p[:-1] for p in racks})
 
     def _check(self) -> None:
         """Invariants after every step: no node over-committed; every arrived, unfinished job has each of its
@@ -362,18 +382,26 @@ class Simulation:
         return sum(self.state.pods[k].requests.get(self.resource, 0) for k in job.pods if k in self.state.pods)
 
     def _sample(self) -> None:
-        allocated = running = 0
         tree = self.state.nodes.tree()
-        capacity = sum(n.allocatable.get(self.resource, 0) for n in tree.nodes)
+        if self._offered[0] is not tree:
+            self._offered = (tree, {r: sum(n.allocatable.get(r, 0) for n in tree.nodes) for r in self.resources})
+        allocated = dict.fromkeys(self.resources, 0)
+        running = dict.fromkeys(self.resources, 0)
         for info in self.state.pods.values():
             if not info.holds_capacity:
                 continue
-            amount = info.requests.get(self.resource, 0)
-            allocated += amount
             job = self.job_of.get(info.key)
-            if job is not None and job.running_since is not None:
-                running += amount
-        self.samples.append(Sample(self.now, capacity, allocated, running, allocated - running))
+            runs = job is not None and job.running_since is not None
+            for resource, amount in info.requests.items():
+                if resource in allocated:
+                    allocated[resource] += amount
+                    if runs:
+                        running[resource] += amount
+        offered = self._offered[1]
+        shares = {r: (offered[r], allocated[r], running[r]) for r in self.resources}
+        capacity, used, held = shares.get(self.resource, (0, 0, 0))
+        self.samples.append(Sample(self.now, capacity, used, held, used - held, shares))
+        self.occupancy.record(self.now, self.state.capacity())
 
 
 def _node_annotation(node: Node, key: str) -> float | None:

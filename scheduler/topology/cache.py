@@ -1,5 +1,6 @@
-"""Node store with a generation counter: the tree is rebuilt lazily, and only when a scheduling-relevant field of
-some node changed (heartbeats produce an equal NodeInfo and are ignored)."""
+"""Node store with a generation counter: the tree (its networkx graph and the arrays read off it) is built at most
+once per generation, on first use, and a generation only ends when a scheduling-relevant field of some node
+changed (heartbeats produce an equal NodeInfo and are ignored)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,11 @@
 """The topology tree: zone ⊃ block ⊃ rack ⊃ node, from node labels named by the configured levels.
 
-Nodes are ordered by their label path, so every domain at every level is a contiguous range of node indices.
-That turns per-domain aggregation into one `numpy.add.reduceat` per level, and lets a solver restrict itself to
-a domain by slicing. The networkx graph holds the same structure for traversal and explanations.
+The structure is a networkx graph (cluster root -> one vertex per domain of each level -> the nodes), built
+once per node generation (topology/cache.py). Everything else is read off it: a depth-first walk in child
+order lists the nodes so that every domain at every level is a contiguous range of node indices, which turns
+per-domain aggregation into one `numpy.add.reduceat` per level and lets a solver restrict itself to a domain by
+slicing; which nodes a domain holds, the domains a node sits in (the paths explanations print) and the layout
+of the report's heat map come from the graph itself.
 
 A node without a level's label sits in that level's *unlabelled* domain (value ""), which can never satisfy a
 Required constraint at that level: we do not know where such a node really is.
@@ -10,8 +13,11 @@ Required constraint at that level: we do not know where such a node really is.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import cast
 
 import networkx as nx
 import numpy as np
@@ -20,7 +26,7 @@ import numpy.typing as npt
 from scheduler.topology.nodes import NodeInfo
 
 HOSTNAME = "kubernetes.io/hostname"
-ROOT = "<cluster>"
+ROOT = "<cluster>"  # no node is called this: node names are DNS subdomains
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,74 +65,81 @@ class Partition:
 
 
 class TopologyTree:
-    """Immutable, built once per node generation and shared read-only by every cycle's snapshot."""
+    """Immutable, built once per node generation and shared read-only by every cycle's snapshot: `graph` is the
+    structure, and `nodes`, `domains`, `domain_of` and `index` are its depth-first order as arrays."""
 
     def __init__(self, levels: Sequence[str], nodes: Iterable[NodeInfo], generation: int = 0) -> None:
         # The hostname level is the node itself; keeping it as a domain level would only duplicate the leaves.
         self.levels: tuple[str, ...] = tuple(lvl for lvl in levels if lvl != HOSTNAME)
         self.generation = generation
-        keyed = sorted(
-            ((tuple(n.labels.get(k, "") for k in self.levels), n.name, n) for n in nodes), key=lambda t: t[:2]
-        )
-        self.nodes: tuple[NodeInfo, ...] = tuple(t[2] for t in keyed)
-        self._paths = [[t[0][: depth + 1] for t in keyed] for depth in range(len(self.levels))]
+        # The build allocates a few containers per node and keeps every one: the cyclic collector would rescan
+        # the growing heap again and again for garbage that cannot exist yet (nothing is dropped, no cycles).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            graph, by_name = _grow(self.levels, nodes)
+            ordered, self.domains = _flatten(graph, self.levels, by_name)
+        finally:
+            if collecting:
+                gc.enable()
+        self.graph: nx.DiGraph = graph
+        self.nodes: tuple[NodeInfo, ...] = ordered
         self.index: dict[str, int] = {n.name: i for i, n in enumerate(self.nodes)}
         # Nodes that can take any pod at all (tolerating the unschedulable taint aside).
         self.usable: npt.NDArray[np.bool_] = np.fromiter(
             (n.ready and not n.unschedulable for n in self.nodes), dtype=np.bool_, count=len(self.nodes)
         )
-        if len(self.index) != len(self.nodes):
-            raise ValueError("node names must be unique")
-        self.domains: list[list[Domain]] = []
-        self.domain_of: list[npt.NDArray[np.int32]] = []
-        for depth in range(len(self.levels)):
-            self._build_level(depth)
-        self._graph: nx.DiGraph | None = None
+        self.domain_of: list[npt.NDArray[np.int32]] = [
+            np.repeat(np.arange(len(domains), dtype=np.int32), [d.size for d in domains]) for domains in self.domains
+        ]
         self._partitions: dict[str, Partition] = {}
-
-    @property
-    def graph(self) -> nx.DiGraph:
-        """The same structure as a networkx tree, built on first use: scheduling works on the arrays, and a
-        cluster whose nodes churn should not pay for a graph nobody reads."""
-        if self._graph is None:
-            self._graph = self._build_graph()
-        return self._graph
-
-    def _build_level(self, depth: int) -> None:
-        key = self.levels[depth]
-        domains: list[Domain] = []
-        owner = np.empty(len(self.nodes), dtype=np.int32)
-        start = 0
-        paths = self._paths[depth]
-        for i in range(1, len(self.nodes) + 1):
-            if i == len(self.nodes) or paths[i] != paths[start]:
-                path = paths[start]
-                owner[start:i] = len(domains)
-                domains.append(Domain(depth, key, path[-1], path, start, i))
-                start = i
-        self.domains.append(domains)
-        self.domain_of.append(owner)
-
-    def _build_graph(self) -> nx.DiGraph:
-        graph = nx.DiGraph()
-        graph.add_node(ROOT, kind="root")
-        for depth, domains in enumerate(self.domains):
-            for domain in domains:
-                graph.add_node(domain.graph_id, kind="domain", domain=domain)
-                graph.add_edge(self._parent_id(depth, domain.start), domain.graph_id)
-        for i, node in enumerate(self.nodes):
-            graph.add_node(node.name, kind="node", index=i)
-            graph.add_edge(self._parent_id(len(self.levels), i), node.name)
-        return graph
-
-    def _parent_id(self, depth: int, node_index: int) -> Hashable:
-        """Graph id of the domain at `depth - 1` holding a node (the root above the widest level)."""
-        if depth == 0:
-            return ROOT
-        return self.domains[depth - 1][int(self.domain_of[depth - 1][node_index])].graph_id
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+    # Reading the graph ---------------------------------------------------------------------------------------
+
+    def domain(self, vertex: Hashable) -> Domain | None:
+        """The domain a graph vertex stands for; None for the root and for nodes."""
+        found: Domain | None = self.graph.nodes[vertex].get("domain")
+        return found
+
+    def children(self, vertex: Hashable = ROOT) -> list[Hashable]:
+        """A vertex's children in tree order: domains of the next level, or node names under the narrowest."""
+        return list(self.graph.successors(vertex))
+
+    def members(self, domain: Domain) -> tuple[NodeInfo, ...]:
+        """The nodes a domain holds, in tree order."""
+        attrs = self.graph.nodes
+        leaves = (v for v in nx.dfs_preorder_nodes(self.graph, domain.graph_id) if attrs[v]["kind"] == "node")
+        return tuple(self.nodes[self.index[name]] for name in leaves)
+
+    def path_of(self, node: str) -> tuple[Domain, ...]:
+        """The domains holding a node, widest first (walked up the graph from the node to the root)."""
+        if node not in self.index:
+            raise KeyError(f"no node {node!r} in the topology")
+        found: list[Domain] = []
+        pred, attrs = self.graph.pred, self.graph.nodes
+        vertex: Hashable = node
+        while (parents := pred[vertex]) and (parent := next(iter(parents))) != ROOT:
+            found.append(attrs[parent]["domain"])
+            vertex = parent
+        return tuple(reversed(found))
+
+    def common_path(self, nodes: Iterable[str]) -> tuple[Domain, ...]:
+        """The domains holding every one of the nodes, widest first: its last is the narrowest such domain.
+        Empty when the nodes share no domain (or there are none)."""
+        try:
+            indices = [self.index[n] for n in nodes]
+        except KeyError as exc:
+            raise KeyError(f"no node {exc.args[0]!r} in the topology") from None
+        if not indices:
+            return ()
+        first, last = min(indices), max(indices)
+        # Domains are node ranges in tree order: those holding the first and the last node hold every one between.
+        return tuple(d for d in self.path_of(self.nodes[first].name) if d.end > last)
+
+    # Arrays read off the graph -------------------------------------------------------------------------------
 
     def partition(self, key: str) -> Partition:
         """Nodes grouped by their value of any label key (a level or not): what inter-pod rules count in."""
@@ -154,3 +167,64 @@ class TopologyTree:
         if len(self.nodes) == 0:
             return np.zeros((0, *values.shape[1:]), dtype=values.dtype)
         return np.add.reduceat(values, self.domain_starts(depth), axis=0)
+
+
+def _grow(levels: tuple[str, ...], nodes: Iterable[NodeInfo]) -> tuple[nx.DiGraph, dict[str, NodeInfo]]:
+    """The graph: the root, a vertex `(depth, path)` per domain, each node (by name) under its narrowest domain.
+    Children are added sorted by label value (nodes by name), so the graph's own child order is the tree order.
+    Also returns the nodes by name: graph vertices stay plain names, so adding them takes networkx's fast path."""
+    keyed = sorted(((tuple(n.labels.get(k, "") for k in levels), n.name, n) for n in nodes), key=itemgetter(0, 1))
+    domains: list[tuple[int, tuple[str, ...]]] = []
+    edges: list[tuple[Hashable, Hashable]] = []
+    parents: list[Hashable] = [ROOT] * (len(levels) + 1)  # the vertex above each depth for the current path
+    previous: tuple[str, ...] | None = None
+    for path, name, _ in keyed:
+        if path != previous:
+            # Only the domains from the first level where the path differs from the previous node's are new.
+            first = 0
+            if previous is not None:
+                while path[first] == previous[first]:
+                    first += 1
+            for depth in range(first, len(levels)):
+                vertex = (depth, path[: depth + 1])
+                domains.append(vertex)
+                edges.append((parents[depth], vertex))
+                parents[depth + 1] = vertex
+            previous = path
+        edges.append((parents[-1], name))
+    by_name = {name: node for _, name, node in keyed}
+    if len(by_name) != len(keyed):
+        raise ValueError("node names must be unique")
+    graph = nx.DiGraph()
+    graph.add_node(ROOT, kind="root")
+    graph.add_nodes_from(domains, kind="domain")
+    graph.add_nodes_from(by_name, kind="node")
+    graph.add_edges_from(edges)
+    return graph, by_name
+
+
+def _flatten(
+    graph: nx.DiGraph, levels: tuple[str, ...], by_name: dict[str, NodeInfo]
+) -> tuple[tuple[NodeInfo, ...], list[list[Domain]]]:
+    """Walk the graph depth first in child order: the nodes in tree order, and per level its domains with the
+    node range each holds. Each domain is recorded when its walk ends (its range is known then), which keeps
+    every level's domains in tree order too."""
+    names: list[str] = []
+    domains: list[list[Domain]] = [[] for _ in levels]
+    succ, attrs = graph.succ, graph.nodes
+
+    def walk(vertex: Hashable, depth: int) -> None:
+        start = len(names)
+        if depth == len(levels) - 1:
+            names.extend(succ[vertex])
+        else:
+            for child in succ[vertex]:
+                walk(child, depth + 1)
+        if depth >= 0:
+            level, path = cast(tuple[int, tuple[str, ...]], vertex)
+            domain = Domain(level, levels[level], path[-1], path, start, len(names))
+            attrs[vertex]["domain"] = domain
+            domains[depth].append(domain)
+
+    walk(ROOT, -1)
+    return tuple(by_name[name] for name in names), domains

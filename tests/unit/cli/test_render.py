@@ -8,8 +8,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from scheduler.cli.render import cap, cluster_table, comparison_table, groups_table, natural_key, render_scenario
-from scheduler.sim.report import ClassWaits, Summary
+from scheduler.cli.cells import cap, natural_key
+from scheduler.cli.compare import comparison_table, key_figures_table, verdict_lines
+from scheduler.cli.render import cluster_table, decisions_table, groups_table, render_scenario
+from scheduler.sim.replay import decide
+from scheduler.sim.report import ClassWaits, ResourceShare, Summary
 from scheduler.sim.scenario import Scenario, load_scenario
 
 BUNDLED = Path(__file__).resolve().parents[3] / "scheduler" / "sim" / "scenarios"
@@ -25,6 +28,7 @@ SUMMARY = Summary(
     p95_wait_s=300.0,
     utilisation=0.5,
     useful_utilisation=0.4,
+    kept_utilisation=0.4,
     partial_hours=0.0,
     preemptions=0,
     victim_pods=0,
@@ -143,3 +147,74 @@ def test_text_from_the_scenario_is_printed_verbatim_not_as_markup(tmp_path: Path
     output = console.export_text()
     assert "sizes match [eEinumkKMGTP]" in output
     assert "warning: a [bold]warning[/]" in output
+
+
+def test_every_resource_gets_an_allocated_and_useful_row() -> None:
+    shares = (ResourceShare("nvidia.com/gpu", 0.5, 0.4), ResourceShare("cpu", 0.25, 0.2))
+    output = text(comparison_table([replace(SUMMARY, shares=shares)]))
+    assert row(output, "GPU allocated / held by running jobs").endswith("50.0% / 40.0%")
+    assert row(output, "CPU allocated / held by running jobs").endswith("25.0% / 20.0%")
+
+
+def test_victims_are_counted_by_class_and_their_racks_are_a_dash_without_preemptions() -> None:
+    victims = replace(SUMMARY, preemptions=2, victim_pods=5, victims_by_class=(("batch", 4), ("eval", 1)))
+    output = text(comparison_table([victims, replace(SUMMARY, policy="greedy")]))
+    assert row(output, "  victim pods: batch").split()[-2:] == ["4", "0"]
+    assert row(output, "racks the victims of one preemption span").split()[-1] == "\u2013"
+
+
+BASELINE = replace(SUMMARY, policy="greedy", p95_wait_s=600.0, victim_pods=10, lost_hours=2.0)
+MINE = replace(SUMMARY, p95_wait_s=300.0, victim_pods=5, lost_hours=3.0, victim_racks=1.0)
+
+
+def test_the_key_figures_give_the_ratio_and_which_policy_is_better() -> None:
+    table = key_figures_table([MINE, BASELINE])
+    assert table is not None
+    output = text(table)
+    assert max(len(line.rstrip()) for line in output.splitlines()) <= 100
+    assert row(output, "wait until running p95").endswith("5.0 min  10.0 min  0.50x better")
+    assert row(output, "victim pods").endswith("5        10  0.50x better")
+    assert row(output, "GPU-hours lost to preemption").endswith("3.0       2.0  1.50x worse")
+    assert row(output, "makespan").endswith("1.00x same")
+    assert row(output, "racks per preemption").endswith("\u2013")  # the baseline preempted nothing to compare
+
+
+def test_where_phalanx_is_not_better_the_verdict_says_so_in_words() -> None:
+    (line,) = verdict_lines([MINE, BASELINE])
+    assert line.startswith("Against greedy, phalanx is better on wait p95 (0.50x) and victim pods (0.50x)")
+    assert "it is not better on the rest:" in line
+    assert "worse on work lost (1.50x)" in line
+    (same,) = verdict_lines([SUMMARY, replace(SUMMARY, policy="greedy")])
+    assert same.startswith("Against greedy, phalanx is not better on any key figure: the same on jobs never started")
+
+
+def test_without_phalanx_or_a_baseline_there_are_no_key_figures() -> None:
+    assert key_figures_table([BASELINE]) is None
+    assert key_figures_table([MINE]) is None
+    assert verdict_lines([BASELINE]) == []
+
+
+def test_a_unit_decided_without_the_solver_shows_dashes_not_zero_milliseconds() -> None:
+    scenario = load_scenario(BUNDLED / "demo.yaml")
+    orphan = tuple(p for p in scenario.pods if p.metadata.name == "orphan-worker")
+    _, decisions = decide(replace(scenario, pods=orphan))
+    output = text(decisions_table(decisions))
+    (line,) = [line for line in output.splitlines() if "sweep-7" in line]
+    assert line.split()[-3:] == ["\u2013", "\u2013", "\u2013"]
+    assert "0.0 ms" not in output
+
+
+def test_a_group_without_topology_and_a_rack_without_taints_show_a_dash(tmp_path: Path) -> None:
+    output = text(cluster_table(many_racks(tmp_path, 1)))
+    assert row(output, "zone-0").split()[-1] == "\u2013"
+    groups = text(groups_table(load_scenario(BUNDLED / "demo.yaml")))
+    assert row(groups, "research/batch-eval").split()[6] == "\u2013"
+
+
+def test_a_ratio_that_would_round_to_zero_gives_way_to_the_two_figures() -> None:
+    quick, slow = replace(MINE, p95_wait_s=7.0), replace(BASELINE, p95_wait_s=2.2 * 3600)
+    table = key_figures_table([quick, slow])
+    assert table is not None
+    assert row(text(table), "wait until running p95").endswith("<0.01x better")
+    (line,) = verdict_lines([quick, slow])
+    assert "wait p95 (7 s vs 2.2 h)" in line

@@ -4,6 +4,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from scheduler.cli.main import app
+from scheduler.sim.scenario import bundled_scenarios
 
 runner = CliRunner()
 
@@ -42,7 +43,8 @@ def test_an_unknown_scenario_name_lists_the_bundled_ones_and_suggests_the_neares
     result = runner.invoke(app, ["simulate", "demoo", "--report-dir", str(tmp_path)], env={"COLUMNS": "200"})
     assert result.exit_code == 2
     assert "demoo: no such file, and not a bundled scenario" in result.output
-    assert "demo, contended, scale, autoscale" in result.output
+    assert f"(those are: {', '.join(bundled_scenarios())})" in " ".join(result.output.split())
+    assert "fragmentation" in bundled_scenarios()
     assert "did you mean demo?" in result.output
 
 
@@ -87,3 +89,41 @@ def test_the_demo_comparison_is_over_one_window_for_every_policy(tmp_path: Path)
     data = json.loads((tmp_path / "report.json").read_text())
     windows = {p["summary"]["window_s"] for p in data["policies"].values()}
     assert len(windows) == 1
+
+
+def test_no_switch_of_simulate_or_run_offers_a_double_negation() -> None:
+    for command in ("simulate", "run"):
+        result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0
+        assert "--no-no-" not in result.output, command
+    assert "--no-preemption" in runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output
+
+
+def test_a_bad_flag_value_is_reported_under_the_flag_that_gave_it() -> None:
+    result = runner.invoke(app, ["run", "--time-limit", "-1"])
+    assert result.exit_code == 2
+    assert "error: --time-limit: solver.timeLimitSeconds: Input should be greater than 0" in result.output
+
+
+def test_a_bad_environment_value_is_reported_under_its_variable(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("schedulerName: fine\n")
+    result = runner.invoke(app, ["run", "--config", str(config)], env={"PHALANX_METRICS_PORT": "eighty"})
+    assert result.exit_code == 2
+    assert "error: $PHALANX_METRICS_PORT: metricsPort: Input should be a valid integer" in result.output
+
+
+def test_a_bad_file_value_is_reported_under_the_file_even_beside_good_variables(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("solver: {numWorkers: 0}\n")
+    result = runner.invoke(app, ["run", "--config", str(config)], env={"PHALANX_CLIENT_QPS": "50"})
+    assert result.exit_code == 2
+    assert f"error: {config}: solver.numWorkers" in result.output
+
+
+def test_a_given_report_directory_is_checked_even_before_the_scenario_loads(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = runner.invoke(app, ["simulate", "scale", "--report-dir", str(blocker / "r")], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert f"cannot write the report to {blocker / 'r'}" in result.output

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.sim.report import ReportDirError, check_writable, common_window, summarize, summarize_all
+from scheduler.sim.report import ReportDirError, check_writable, common_window, summarize, summarize_all, verdict
 from scheduler.sim.scenario import Policy, load_scenario
 from scheduler.sim.simulator import Job, Sample, SimResult, Simulation
 
@@ -106,3 +106,60 @@ def test_a_writable_report_directory_is_created_and_left_empty(tmp_path: Path) -
     check_writable(folder)
     assert folder.is_dir()
     assert list(folder.iterdir()) == []
+
+
+def test_every_resource_is_averaged_over_the_window_the_measured_one_first() -> None:
+    samples = [
+        Sample(0.0, 8, 8, 4, 4, {"cpu": (100, 50, 25), "nvidia.com/gpu": (8, 8, 4), "memory": (10, 0, 0)}),
+        Sample(HOUR, 8, 0, 0, 0, {"cpu": (100, 0, 0), "nvidia.com/gpu": (8, 0, 0), "memory": (10, 0, 0)}),
+    ]
+    run = result(Policy.PHALANX, [job("a", 0.0, 2 * HOUR)], samples, 2 * HOUR)
+    shares = summarize(run).shares
+    assert [s.resource for s in shares] == ["nvidia.com/gpu", "cpu", "memory"]
+    assert (shares[0].allocated, shares[0].useful) == pytest.approx((0.5, 0.25))
+    assert (shares[1].allocated, shares[1].useful) == pytest.approx((0.25, 0.125))
+    assert (shares[2].allocated, shares[2].useful) == (0.0, 0.0)
+
+
+def test_work_kept_counts_a_job_preempted_and_run_again_once() -> None:
+    rerun = job("a", 0.0, 2 * HOUR)
+    rerun.lost = 8 * HOUR  # 8 GPUs for the hour that preemption threw away
+    run = result(Policy.PHALANX, [rerun], [Sample(0.0, 8, 8, 8, 0)], 2 * HOUR)
+    summary = summarize(run)
+    assert summary.useful_utilisation == pytest.approx(1.0)
+    assert summary.kept_utilisation == pytest.approx(0.5)
+
+
+def test_victims_are_counted_by_the_class_of_their_job_and_pod_by_pod_preemptions_of_a_gang_are_one() -> None:
+    gang, low, mid = job("ml/gang", 60.0, HOUR, pods=2), job("ml/low", 0.0, HOUR, pods=2), job("ml/mid", 0.0, HOUR)
+    log = [
+        # Pod by pod, each pod of the gang preempts on its own at the same instant: one preemption, two racks.
+        {"t": 60.0, "event": "preempt", "preemptor": "ml/gang-0", "victims": ["ml/low-0"], "racks": ["z/b/r1"]},
+        {"t": 60.0, "event": "preempt", "preemptor": "ml/gang-1", "victims": ["ml/low-1"], "racks": ["z/b/r2"]},
+        {"t": 900.0, "event": "preempt", "preemptor": "ml/gang", "victims": ["ml/mid-0"], "racks": ["z/b/r1"]},
+    ]
+    run = SimResult(Policy.POD_BY_POD, "nvidia.com/gpu", 8, [gang, low, mid], [Sample(0.0, 8, 8, 8, 0)], [], log, HOUR)
+    summary = summarize(run, classes={"ml/low": "batch", "ml/mid": "research"})
+    assert summary.victims_by_class == (("batch", 2), ("research", 1))
+    assert summary.victim_racks == pytest.approx(1.5)  # two racks at t=60, one at t=900
+    assert summarize(result(Policy.PHALANX, [gang], [Sample(0.0, 8, 0, 0, 0)], HOUR)).victim_racks is None
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "lower", "word", "ratio"),
+    [
+        (100.0, 100.5, True, "same", 100 / 100.5),
+        (50.0, 100.0, True, "better", 0.5),
+        (50.0, 100.0, False, "worse", 0.5),
+        (0.0, 0.0, True, "same", None),
+        (3.0, 0.0, True, "worse", None),
+        (None, 4.0, True, "n/a", None),
+    ],
+    ids=["within-1%", "lower-better", "higher-better", "both-zero", "against-zero", "missing"],
+)
+def test_a_figure_is_better_worse_or_the_same_as_the_baselines(
+    mine: float | None, theirs: float | None, lower: bool, word: str, ratio: float | None
+) -> None:
+    found = verdict(mine, theirs, lower_is_better=lower)
+    assert found.word == word
+    assert found.ratio == (pytest.approx(ratio) if ratio is not None else None)

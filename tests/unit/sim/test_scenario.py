@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.sim.scenario import ScenarioError, load_scenario
+from scheduler.sim.scenario import ScenarioError, bundled_scenarios, load_scenario
 
 BUNDLED = Path(__file__).resolve().parents[3] / "scheduler" / "sim" / "scenarios"
 
@@ -34,7 +34,7 @@ def test_the_bundled_demo_loads_with_its_gangs_and_a_warning_for_the_orphan_pod(
     assert len(scenario.pods_of(finetune)) == 9
     assert sum(p.spec.node_name is not None for p in scenario.pods) == 4  # the evaluation gang already runs
     assert scenario.warnings == (
-        f"{BUNDLED / 'demo.yaml'}:822: Pod research/orphan-worker names PodGroup 'sweep-7', which does not exist: "
+        f"{BUNDLED / 'demo.yaml'}:825: Pod research/orphan-worker names PodGroup 'sweep-7', which does not exist: "
         "it will wait",
     )
 
@@ -201,3 +201,43 @@ def test_an_unknown_priority_class_is_warned_about_once_with_the_nearest_defined
 
 def test_the_bundled_contended_scenario_loads_without_warnings() -> None:
     assert load_scenario(BUNDLED / "contended.yaml").warnings == ()
+
+
+SETTINGS = """\
+apiVersion: sim.phalanx.dev/v1alpha1
+kind: Scenario
+metadata: {name: told}
+spec:
+  narrative: |-
+"""
+
+
+def test_a_narrative_of_more_than_two_lines_is_refused_at_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, SETTINGS + "    one\n    two\n    three\n")
+    with pytest.raises(
+        ScenarioError, match=r"scenario.yaml:5: Scenario told: spec.narrative: the narrative is 2 lines"
+    ):
+        load_scenario(path)
+
+
+def test_a_narrative_line_wider_than_a_terminal_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="narrative line 2 is longer than 100 characters"):
+        load_scenario(write(tmp_path, SETTINGS + "    short\n    " + "x" * 101 + "\n"))
+
+
+# Warnings a bundled scenario shows on purpose: the demo's orphan pod, autoscale's gangs larger than the cluster.
+MEANT = {"demo": "which does not exist: it will wait", "autoscale": "it starts only once the autoscaler adds nodes"}
+
+
+@pytest.mark.parametrize("name", bundled_scenarios())
+def test_every_bundled_scenario_tells_its_story_in_two_lines_and_warns_only_on_purpose(name: str) -> None:
+    scenario = load_scenario(BUNDLED / f"{name}.yaml")
+    assert len(scenario.narrative.splitlines()) == 2
+    assert all(name in MEANT and MEANT[name] in w for w in scenario.warnings), scenario.warnings
+
+
+def test_the_bundled_scenarios_are_listed_demo_first() -> None:
+    names = bundled_scenarios()
+    assert names[0] == "demo"
+    assert {"fragmentation", "rack-preemption", "cheaper-victims", "pod-constraints"} <= set(names)
+    assert sorted(names[1:]) == list(names[1:])

@@ -114,7 +114,8 @@ def test_the_report_files_exist_and_agree_with_the_event_log(tmp_path: Path) -> 
     results = [run(scenario, p) for p in Policy]
     summaries = [summarize(r) for r in results]
     files = write_report(scenario.name, results, summaries, tmp_path)
-    assert sorted(f.name for f in files) == ["comparison.png", "report.json", "utilisation.png", "waits.png"]
+    charts = ["comparison.png", "heatmap.png", "timeline.png", "utilisation.png", "waits.png"]
+    assert sorted(f.name for f in files) == sorted(["report.json", *charts])
     for f in files:
         assert f.stat().st_size > 0
     data = json.loads((tmp_path / "report.json").read_text())
@@ -186,3 +187,15 @@ def test_a_node_that_joins_later_unblocks_a_waiting_gang(deadlock: Scenario) -> 
     result = run(scenario, Policy.PHALANX)
     (job,) = result.jobs
     assert job.started == 1000
+
+
+def test_samples_hold_every_offered_resource_and_a_preemption_names_the_racks_of_its_victims() -> None:
+    scenario = load_scenario(BUNDLED / "demo.yaml")
+    result = run(scenario, Policy.PHALANX)
+    first = result.samples[0]
+    assert set(first.resources) == {"cpu", "memory", "nvidia.com/gpu"}  # every resource the nodes offer but pods
+    assert first.resources["nvidia.com/gpu"] == (first.capacity, first.allocated, first.running)
+    preempt = next(e for e in result.log if e["event"] == "preempt")
+    # The pre-training gang evicts the evaluation gang, which runs on one rack of block 1.
+    assert preempt["preemptor"] == "ml/llm-pretrain-workers"
+    assert preempt["racks"] == ["zone-a/block-1/block-1-rack-1"]

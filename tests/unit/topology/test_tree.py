@@ -1,13 +1,14 @@
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from scheduler.api.core import Node
 from scheduler.topology.cache import TopologyCache
 from scheduler.topology.capacity import Capacity
 from scheduler.topology.nodes import strip_node
 from scheduler.topology.tree import ROOT, TopologyTree
-from tests.builders import BLOCK, GPU, LEVELS, RACK, ZONE, grid, make_node
+from tests.builders import BLOCK, GPU, HOST, LEVELS, RACK, ZONE, grid, make_node
 
 
 def test_every_domain_is_a_contiguous_range_of_nodes_in_tree_order() -> None:
@@ -83,3 +84,62 @@ def test_readiness_cordon_taints_and_allocatable_changes_bump_the_generation() -
 def test_an_empty_cluster_aggregates_to_nothing() -> None:
     tree = TopologyTree(LEVELS, [])
     assert tree.aggregate(np.zeros((0, 2), dtype=np.int64), 0).shape == (0, 2)
+
+
+def test_the_arrays_are_the_graphs_depth_first_order() -> None:
+    tree = TopologyTree(LEVELS, reversed(grid(zones=2, blocks=2, racks=3, nodes=2)))
+    for depth, domains in enumerate(tree.domains):
+        for domain in domains:
+            assert tree.members(domain) == tree.nodes[domain.start : domain.end]
+            assert tree.domain(domain.graph_id) is domain
+            assert list(tree.domain_of[depth][domain.start : domain.end]) == [domains.index(domain)] * domain.size
+    zones = [tree.domain(v) for v in tree.children()]
+    assert [z.value for z in zones if z is not None] == ["z0", "z1"]
+    blocks = tree.children(tree.domains[0][1].graph_id)
+    assert [tree.domain(b) for b in blocks] == tree.domains[1][2:4]
+
+
+def test_a_nodes_path_is_read_up_the_graph_unlabelled_levels_included() -> None:
+    tree = TopologyTree(
+        LEVELS, [*grid(zones=1, blocks=1, racks=1, nodes=1), make_node("loose").label(ZONE, "z0").obj()]
+    )
+    assert [d.value for d in tree.path_of("z0-b0-r0-n0")] == ["z0", "z0-b0", "z0-b0-r0"]
+    path = tree.path_of("loose")
+    assert [(d.key, d.value, d.labelled) for d in path] == [(ZONE, "z0", True), (BLOCK, "", False), (RACK, "", False)]
+    with pytest.raises(KeyError, match="no node 'ghost'"):
+        tree.path_of("ghost")
+
+
+def test_the_common_path_of_nodes_ends_at_the_narrowest_domain_holding_them_all() -> None:
+    tree = TopologyTree(LEVELS, grid(zones=2, blocks=2, racks=2, nodes=2))
+    assert [d.value for d in tree.common_path(["z0-b0-r0-n0", "z0-b0-r0-n1"])] == ["z0", "z0-b0", "z0-b0-r0"]
+    assert [d.value for d in tree.common_path(["z0-b0-r0-n0", "z0-b1-r1-n1"])] == ["z0"]
+    assert tree.common_path(["z0-b0-r0-n0", "z1-b0-r0-n0"]) == ()
+    assert tree.common_path([]) == ()
+
+
+def test_a_cluster_without_levels_hangs_every_node_from_the_root() -> None:
+    tree = TopologyTree([HOST], [make_node("b").obj(), make_node("a").obj()])
+    assert tree.levels == ()
+    assert tree.children() == ["a", "b"]
+    assert [n.name for n in tree.nodes] == ["a", "b"]
+    assert tree.path_of("a") == ()
+
+
+def test_two_nodes_of_one_name_are_refused_even_in_one_rack() -> None:
+    twins = [make_node("n").label(RACK, "r").obj(), make_node("n").label(RACK, "r").obj()]
+    with pytest.raises(ValueError, match="unique"):
+        TopologyTree(LEVELS, twins)
+
+
+def test_the_graph_is_built_once_per_node_generation() -> None:
+    nodes = grid(zones=1, blocks=1, racks=2, nodes=2)
+    cache = TopologyCache(LEVELS, nodes)
+    graph = cache.tree().graph
+    assert cache.tree().graph is graph
+    assert not cache.upsert(nodes[0])  # the same node again: the same generation
+    assert cache.tree().graph is graph
+    assert cache.upsert(make_node("extra").label(ZONE, "z0").label(BLOCK, "z0-b0").label(RACK, "z0-b0-r1").obj())
+    tree = cache.tree()
+    assert tree.graph is not graph
+    assert [n.name for n in tree.members(tree.domains[2][1])] == ["extra", "z0-b0-r1-n0", "z0-b0-r1-n1"]

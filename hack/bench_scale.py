@@ -3,10 +3,10 @@
 
 1. Cache memory at 5,000 nodes / 50,000 pods, without an API server: the engine's cache built as the operator
    builds it (ClusterState with the default topology levels; Node.model_validate -> strip_node -> upsert_node,
-   Pod.model_validate(without_inert_fields(...)) -> pod_info -> upsert_pod, as kube/cache.py does) from
-   realistic pod JSON (pod-template-hash and a ReplicaSet owner, 2 containers with requests and limits, env
-   vars, volume mounts, tolerations, a nodeSelector; 40 % bound,
-   the rest pending; 3 % with required podAntiAffinity), every body round-tripped through JSON text so no string
+   lean_pod -> pod_info -> upsert_pod, as kube/cache.py does) from realistic pod JSON (pod-template-hash and a
+   ReplicaSet owner, 2 containers with requests and limits, env vars, volume mounts, tolerations, a
+   nodeSelector; 40 % bound, the rest pending; 3 % with required podAntiAffinity), every body round-tripped
+   through JSON text so no string
    is shared between pods (as off the wire); then one snapshot and one scheduling decision. Peak RSS
    (getrusage maxrss) and its growth over a baseline taken after the imports. The measurement runs in a fresh
    child process of this interpreter: maxrss is a process high-water mark, and under hack/bench.py the benches
@@ -39,11 +39,11 @@ from bench import write_json
 from bench_placement import bench_big_gang, cluster
 
 from scheduler.api.config import DEFAULT_LEVELS
-from scheduler.api.core import Node, Pod
-from scheduler.api.fidelity import without_inert_fields
+from scheduler.api.core import Node
 from scheduler.engine.cycle import Scheduler
 from scheduler.engine.state import ClusterState, pod_info
 from scheduler.engine.units import pending_units
+from scheduler.kube.cache import lean_pod
 from scheduler.kube.integrations import FOLLOWED
 from scheduler.topology.nodes import strip_node
 from scheduler.topology.tree import TopologyTree
@@ -386,7 +386,7 @@ def measure_memory(shape: tuple[int, int, int, int], pods: int) -> dict[str, Any
     began = time.perf_counter()
     anti = 0
     for i in range(pods):
-        info = pod_info(Pod.model_validate(without_inert_fields(wire(pod_body(i, names)))))
+        info = pod_info(lean_pod(wire(pod_body(i, names))))
         anti += info.pod.spec.affinity is not None
         state.upsert_pod(info)
     pods_s = time.perf_counter() - began

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "hack"))
 from bench import write_json  # noqa: E402
+from bench_profile import spying  # noqa: E402
 
 from tests.integration.apiserver import ApiServer  # noqa: E402
 from tests.integration.conftest import install_crds  # noqa: E402
@@ -87,8 +88,9 @@ class GangRun:
 
 
 class Bench:
-    def __init__(self, server: ApiServer, bin_dir: Path, folder: Path) -> None:
+    def __init__(self, server: ApiServer, bin_dir: Path, folder: Path, profile: Path | None = None) -> None:
         self.server, self.bin_dir, self.folder = server, bin_dir, folder
+        self.profile = profile  # a folder: py-spy profiles of Phalanx during each workload
         self.runs = 0
 
     def start(self, name: str) -> Scheduler:
@@ -106,7 +108,10 @@ class Bench:
         scheduler = self.start(name)
         try:
             await warm_up(api, namespace, pool, SCHEDULER_NAMES[name])
-            return await work()
+            if self.profile is None or not isinstance(scheduler, OperatorProcess):
+                return await work()
+            with spying(scheduler.proc.pid, self.profile / f"{namespace}.raw"):
+                return await work()
         finally:
             scheduler.stop()
             await delete_pods(api, namespace)
@@ -238,6 +243,7 @@ def main() -> None:
     parser.add_argument("--pods", type=int, help="single pods per run (default 2,000; quick 1,000)")
     parser.add_argument("--keep-logs", help="copy the schedulers' logs into this directory")
     parser.add_argument("--json", help="merge the figures into this JSON file (key: side_by_side)")
+    parser.add_argument("--profile", type=Path, help="py-spy Phalanx during each workload into this directory")
     args = parser.parse_args()
     began = time.monotonic()
     node_counts = [500] if args.quick else [500, 5000]
@@ -249,7 +255,10 @@ def main() -> None:
         logs.mkdir()
         try:
             asyncio.run(install_crds(server.kubeconfig_path))
-            singles, gang_runs = asyncio.run(scenario(Bench(server, bin_dir, logs), node_counts, pods))
+            if args.profile:
+                args.profile.mkdir(parents=True, exist_ok=True)
+            bench = Bench(server, bin_dir, logs, args.profile)
+            singles, gang_runs = asyncio.run(scenario(bench, node_counts, pods))
         finally:
             if args.keep_logs:
                 subprocess.run(["cp", "-r", f"{logs}/.", args.keep_logs], check=False)

@@ -166,9 +166,7 @@ REQUIRED_TOPOLOGY_ANNOTATION = "scheduling.phalanx.dev/required-topology"
 PREFERRED_TOPOLOGY_ANNOTATION = "scheduling.phalanx.dev/preferred-topology"
 
 
-def topology_from_annotations(
-    annotations: Mapping[str, str], required: Sequence[str] = ()
-) -> SchedulingConstraints:
+def topology_from_annotations(annotations: Mapping[str, str], required: Sequence[str] = ()) -> SchedulingConstraints:
     """The constraints the annotations ask for, after the `required` keys the object's own spec names (a key
     named twice is kept once, Required winning). A key that is not a label key raises ValueError."""
     keys = [*required]

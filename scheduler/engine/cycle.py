@@ -66,16 +66,18 @@ class Scheduler:
         self._lowest: int | None = None
         self._lowest_known = False
 
-    def schedule_pending(self, *, skip: Callable[[Unit], bool] | None = None) -> list[Decision]:
+    def schedule_pending(
+        self, *, skip: Callable[[Unit], bool] | None = None, keep: Callable[[str], bool] | None = None
+    ) -> list[Decision]:
         """One pass over every pending unit, in queue order; each decision sees the ones before it.
 
         A preemption decision stays a nomination (the victims keep running): the engine (driver.py) evicts
         them and admits it once they are gone. `skip` lets the caller back off units that nothing has happened
-        to since they last failed.
+        to since they last failed; `keep` (a unit's key) leaves such units out before they are even built.
         """
         decisions = []
         self._lowest_known = False
-        for unit in pending_units(self.state, self.config.name, gangs=self.config.gangs):
+        for unit in pending_units(self.state, self.config.name, gangs=self.config.gangs, keep=keep):
             if skip is not None and skip(unit):
                 continue
             decisions.append(self.schedule_one(unit))

@@ -9,7 +9,8 @@ the operator.
 Each pass (numbered as in DESIGN.md §3):
 1. nominations whose victims are gone are admitted and bound; stale ones are given up;
 2. bindings in flight onto nodes another scheduler has filled are noted, and due retries are sent;
-3. every pending unit is decided in queue order, except those backing off with nothing new to try;
+3. every pending unit is decided in queue order, except those backing off with nothing new to try (backoff.py:
+   decided again only when something that could change its answer happened);
 4. preemptions evict their victims (concurrently, off the decision path) and nominate nodes; scheduled gangs
    start their binding cycle (binding.py);
 5. PodGroup status, pod conditions and events, only where they differ from what the cluster shows.
@@ -17,6 +18,7 @@ Each pass (numbered as in DESIGN.md §3):
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field, replace
@@ -26,6 +28,8 @@ import structlog
 
 from scheduler.api.podgroup import ScheduledReason
 from scheduler.engine import binding as cycle
+from scheduler.engine.backoff import Backoff as Backoff  # re-exported: the kube adapter sets a backoff of its own
+from scheduler.engine.backoff import backoff_after, note_placements
 from scheduler.engine.binding import Binding, Failed
 from scheduler.engine.cycle import Decision, EngineConfig, Scheduler
 from scheduler.engine.effects import (
@@ -54,7 +58,6 @@ from scheduler.engine.storage import claims_to_select
 from scheduler.engine.units import Unit
 
 log = structlog.get_logger(__name__)
-MAX_BACKOFF_S = 60.0
 RELEASE_INTERVAL_S = 30.0  # a released gang's deletions get this long before it is released again
 MAX_REPLANS = 3  # permanent binding failures a gang is placed again after, before it is released
 NOMINATION_TIMEOUT_S = 300.0
@@ -68,11 +71,12 @@ class Nomination:
     pods: dict[str, str]  # the preemptor's pods -> their uids: one recreated meanwhile gets no reservation
 
 
-@dataclass
-class Backoff:
-    changes: int | None  # the change count it failed at; None: wait whatever changes
-    retry_at: float
-    delay: float
+def priority_class(unit: Unit) -> str:
+    """The unit's priority class name, as the SLIs are labelled ("" for none)."""
+    cls = unit.group.spec.priority_class_name if unit.group is not None else None
+    if cls is None and unit.pending:
+        cls = unit.pending[0].pod.spec.priority_class_name
+    return cls or ""
 
 
 @dataclass
@@ -97,12 +101,16 @@ class Engine:
         self.replans: dict[str, int] = {}  # unit -> permanent binding failures so far
         self.conflicts: set[tuple[str, str]] = set()
         self.changes = 0  # bumps on anything that may help a waiting unit
+        self.woken: set[str] = set()  # units an event of their own touched since the last pass
+        self.seq = 0  # decisions acted on so far
+        self.placed = 0  # seq of the last unit placed in this pass (0: none)
         self.passes = 0
         self.decisions: list[Decision] = []  # of the last pass, for observers (the simulator's report)
         # For the SLIs: when each unit was first decided, and when its quorum was first present.
         self.first_attempt: dict[str, float] = {}
         self.quorum_at: dict[str, float] = {}
         self.evicting: set[tuple[str, str]] = set()  # (preemptor, victim pod) evictions not yet answered
+        self.preempted_at: dict[str, float] = {}  # preemptor -> when it was decided, for the preemption stages
 
     # Inputs -------------------------------------------------------------------------------------------------
 
@@ -111,11 +119,10 @@ class Engine:
         self.changes += 1
 
     def wake(self, unit: str) -> None:
-        """Something of this unit changed (a member arrived, its group was edited): decide it on the next pass,
-        whatever its backoff. The last member of a gang is then bound within a pass of being seen."""
-        seen = self.backoff.get(unit)
-        if seen is not None and seen.changes is not None:
-            del self.backoff[unit]
+        """An event touched this unit (one of its pods, its group): on the next pass it is decided again, whatever
+        its backoff, if what it is decided on changed (`inputs`). The last member of a gang is then bound within a
+        pass of being seen, while the watch echoing a status or condition we wrote costs no decision."""
+        self.woken.add(unit)
 
     def done(self, done: Done) -> None:
         """An effect's answer."""
@@ -150,10 +157,14 @@ class Engine:
             self._send(binding, now)
         # 3. Decide.
         skipped: list[Unit] = []
-        decisions = self.scheduler.schedule_pending(skip=lambda u: self._backing_off(u, now, skipped))
+        decisions = self.scheduler.schedule_pending(
+            skip=lambda u: self._backing_off(u, now, skipped), keep=lambda key: not self._idle(key, now, skipped)
+        )
+        self.woken.clear()
         # 4. Act.
         acted = []
         for i, decision in enumerate(decisions):
+            self.observer.queued(self._let_in_by(decision.unit.key))
             self._act(decision, now)
             acted.append(decision)
             if decision.reason is ScheduledReason.WAITING_FOR_PREEMPTION and decision.plan is not None:
@@ -165,15 +176,18 @@ class Engine:
                         self.state.forget(pod)
                 self.changes += 1
                 break
+        self._note_placements()
         self.decisions = admitted + acted
         waiting = [d.unit for d in acted if not d.scheduled and d.reason is not ScheduledReason.WAITING_FOR_PREEMPTION]
         self.observer.pending(
             len(waiting), sum(len(u.pending) for u in waiting), len(skipped), sum(len(u.pending) for u in skipped)
         )
         families = Counter(family(self.last[u.key]) for u in [*waiting, *skipped] if u.key in self.last)
-        families.update(family(n.decision) for n in self.nominations.values())
+        if self.nominations:  # their decisions are the admitted ones, which read as placed
+            families["preemption"] += len(self.nominations)
         self.observer.waiting_by_family(families)
         self.observer.evictions_in_flight(len(self.evicting))
+        self.observer.longest_waits(self._longest_waits([*waiting, *skipped, *self._preemptors()], now))
         # 5. Report.
         self.reporter.report(now, {d.unit.key for d in acted}, self.last, set(self.nominations), self.disrupted)
         self.passes += 1
@@ -193,20 +207,58 @@ class Engine:
 
     # Decisions ----------------------------------------------------------------------------------------------
 
+    def _idle(self, key: str, now: float, skipped: list[Unit]) -> bool:
+        """Nothing to decide, known from the key alone (so the unit is not even built): its binding is in flight,
+        or it backs off and no event of its own came. It is then what it was at its last decision."""
+        if key in self.binding:
+            return True
+        seen = self.backoff.get(key)
+        if seen is None or key in self.woken or not seen.skips(now, self.changes):
+            return False
+        last = self.last.get(key)
+        if last is not None:
+            skipped.append(last.unit)
+        return True
+
     def _backing_off(self, unit: Unit, now: float, skipped: list[Unit]) -> bool:
         if unit.key in self.binding:
             return True  # its binding cycle is still in flight: nothing to decide
         seen = self.backoff.get(unit.key)
         if seen is None:
             return False
-        skip = seen.changes in (None, self.changes) and now < seen.retry_at
+        if unit.key in self.woken and seen.changed_for(unit):
+            del self.backoff[unit.key]  # a change of its own: decided now, its backoff starting over
+            return False
+        skip = seen.skips(now, self.changes)
         if skip:
             skipped.append(unit)
         return skip
 
+    def _let_in_by(self, key: str) -> str:
+        """What let this unit into the attempt just made (observer.EVENTS), read before acting on it."""
+        if key not in self.last:
+            return "new"
+        seen = self.backoff.get(key)
+        if seen is None:  # a change of its own ended its backoff, or a preemption or binding of it was given up
+            return "retry" if self.last[key].reason is ScheduledReason.SCHEDULER_ERROR else "unit-changed"
+        return "cluster-changed" if seen.changes not in (None, self.changes) else "retry"
+
+    def _longest_waits(self, units: list[Unit], now: float) -> dict[str, float]:
+        """Per priority class, the longest any of these waiting units has waited since its quorum was present."""
+        longest: dict[str, float] = {}
+        for unit in units:
+            if (since := self.quorum_at.get(unit.key)) is not None:
+                cls = priority_class(unit)
+                longest[cls] = max(longest.get(cls, 0.0), now - since)
+        return longest
+
+    def _preemptors(self) -> list[Unit]:
+        return [n.decision.unit for n in self.nominations.values()]
+
     def _act(self, decision: Decision, now: float) -> None:
         key = decision.unit.key
         self.last[key] = decision
+        self.seq += 1
         self.first_attempt.setdefault(key, now)
         if decision.reason is not ScheduledReason.WAITING_FOR_PODS:
             self.quorum_at.setdefault(key, now)
@@ -218,17 +270,23 @@ class Engine:
             if decision.reason is ScheduledReason.UNSCHEDULABLE:
                 self._release_if_stranded(decision.unit, now, "its other pods cannot join it")
                 self.outbox.add(AskCapacity(key, decision))  # fits nowhere even with preemption
-            self._back_off(key, now, self.changes)
+            waits = decision.reason in (ScheduledReason.UNSCHEDULABLE, ScheduledReason.WAITING_FOR_PODS)
+            self._back_off(decision.unit, now, self.changes, waits=waits)
             return
+        self.placed = self.seq
         self.backoff.pop(key, None)
         self.disrupted.pop(key, None)
         self.outbox.add(SettleCapacity(key))
         self._start_binding(decision, now)
 
-    def _back_off(self, key: str, now: float, changes: int | None) -> None:
-        previous = self.backoff.get(key)
-        delay = min(MAX_BACKOFF_S, (previous.delay if previous else 0.5) * 2)
-        self.backoff[key] = Backoff(changes, now + delay, delay)
+    def _back_off(self, unit: Unit, now: float, changes: int | None, *, waits: bool = False) -> None:
+        previous = self.backoff.get(unit.key)
+        self.backoff[unit.key] = backoff_after(previous, unit, now, changes, self.seq, waits=waits)
+
+    def _note_placements(self) -> None:
+        if self.placed:
+            note_placements(self.backoff.values(), self.placed)
+            self.placed = 0
 
     def _preempt(self, decision: Decision, now: float) -> None:
         assert decision.plan is not None
@@ -242,6 +300,7 @@ class Engine:
             why = f"preempted whole to make room for {key}"
             self.disrupted[group] = why
             self.outbox.add(PostEvent(group_ref(group, self._group_uid(group)), "Normal", "Preempted", why))
+        self.preempted_at[key] = now
         admitted = self.scheduler.admit(decision)  # reserve the nominated nodes while the victims terminate
         pods = {p: self._uid(p) for p in decision.plan.assignments}
         self.nominations[key] = Nomination(admitted, victims, now + self.nomination_timeout_s, pods)
@@ -264,6 +323,8 @@ class Engine:
                 self._give_up(key, "a preemptor pod was deleted or recreated meanwhile; deciding again")
             elif gone:
                 del self.nominations[key]
+                self.observer.preemption("victims-gone", now - self.preempted_at.get(key, now))
+                self.observer.queued("victims-gone")
                 self._act(nomination.decision, now)
                 admitted.append(nomination.decision)
             elif now > nomination.deadline:
@@ -274,6 +335,8 @@ class Engine:
         nomination = self.nominations.pop(key, None)
         if nomination is None:
             return
+        now = self.clock()
+        self.observer.preemption("given-up", now - self.preempted_at.pop(key, now))
         assert nomination.decision.plan is not None
         for pod in nomination.decision.plan.assignments:
             self.state.forget(pod)
@@ -326,20 +389,23 @@ class Engine:
         plan = binding.decision.plan
         assert plan is not None
         unit = binding.decision.unit
-        cls = unit.group.spec.priority_class_name if unit.group is not None else None
-        if cls is None and unit.pending:
-            cls = unit.pending[0].pod.spec.priority_class_name
         since_quorum = now - self.quorum_at.pop(binding.key, now)
-        self.observer.gang_bound(cls or "", since_quorum, now - self.first_attempt.pop(binding.key, now))
-        log.info(
-            "gang bound",
-            unit=binding.key,
-            pods=len(plan.assignments),
-            bind_seconds=round(now - binding.started, 3),
-            domain=plan.domain,
-            solver=plan.status.value,
-            seconds=round(binding.decision.duration_s, 4),
-        )
+        self.observer.gang_bound(priority_class(unit), since_quorum, now - self.first_attempt.pop(binding.key, now))
+        if (preempted := self.preempted_at.pop(binding.key, None)) is not None:
+            self.observer.preemption("bound", now - preempted)
+        # A line per gang; a line per single pod only at debug, as kube-scheduler logs each binding at -v=2 (at
+        # hundreds of pods a second that line was 4 % of the operator's time).
+        gang = len(plan.assignments) > 1 or unit.group is not None
+        if gang or logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
+            (log.info if gang else log.debug)(
+                "gang bound",
+                unit=binding.key,
+                pods=len(plan.assignments),
+                bind_seconds=round(now - binding.started, 3),
+                domain=plan.domain,
+                solver=plan.status.value,
+                seconds=round(binding.decision.duration_s, 4),
+            )
         for pod, node in sorted(plan.assignments.items()):
             message = f"Successfully assigned {pod} to {node}"
             self.outbox.add(PostEvent(pod_ref(pod, self._uid(pod)), "Normal", "Scheduled", message))
@@ -367,7 +433,7 @@ class Engine:
                 self._release_if_stranded(unit, now, f"a member cannot be bound: {failed.error}", force=True)
         # Not straight back to a binding that was just refused (a webhook, a missing right): that would be a hot
         # loop against the API server, and every status write of ours counts as a change.
-        self._back_off(key, now, None)
+        self._back_off(unit, now, None)
 
     def _find_conflicts(self) -> None:
         """Pods whose binding is in flight, planned onto a node the fresh cache shows overcommitted: a second
@@ -417,6 +483,7 @@ class Engine:
             self.disrupted,
             self.first_attempt,
             self.quorum_at,
+            self.preempted_at,
         )
         for table in tables:
             for key in [k for k in table if k not in live]:

@@ -36,7 +36,7 @@ class SimAutoscaler:
         self.levels = levels
         self.added = 0
         self.requests = 0
-        self._params = SolverParams(time_limit_s=1.0)
+        self._params = SolverParams(time_limit_s=1.0, deterministic=True)
 
     def plan(self, gang: Gang, requests: list[dict[str, int]]) -> list[Node] | None:
         """The nodes to add so that `gang` fits on them alone, or None when no number within budget will do.

@@ -37,11 +37,16 @@ def load_state(scenario: Scenario) -> ClusterState:
     return state
 
 
+# The operator's defaults, with budgets in CP-SAT's deterministic time (solver/budget.py): a replay gives the same
+# figures on any machine, however busy, which the decision-quality doc and its test rely on.
+SIM_PARAMS = SolverParams(deterministic=True)
+
+
 def decide(scenario: Scenario, params: SolverParams | None = None) -> tuple[ClusterState, list[Decision]]:
     """The engine's passes over the scenario at t=0, until it has nothing more to do; preemption victims go at
     once (no grace period), and their preemptor binds on the next pass, as in the operator."""
     state = load_state(scenario)
-    engine = Engine(state, EngineConfig(name=SCHEDULER_NAME, params=params or SolverParams()), clock=lambda: 0.0)
+    engine = Engine(state, EngineConfig(name=SCHEDULER_NAME, params=params or SIM_PARAMS), clock=lambda: 0.0)
     cluster = SimCluster(state, lambda pod, preemptor: None)
     decisions: dict[str, Decision] = {}  # per unit its last decision, in the order units were first decided
     for _ in range(MAX_PASSES):

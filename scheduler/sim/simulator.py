@@ -33,7 +33,7 @@ from scheduler.sim.autoscaler import SimAutoscaler
 from scheduler.sim.cluster import SimCluster
 from scheduler.sim.generate import ARRIVAL, REMOVAL, RUN
 from scheduler.sim.occupancy import Occupancy
-from scheduler.sim.replay import SCHEDULER_NAME, load_state
+from scheduler.sim.replay import SCHEDULER_NAME, SIM_PARAMS, load_state
 from scheduler.sim.scenario import Policy, Scenario, ScenarioError
 from scheduler.solver.problem import SolverParams
 from scheduler.topology.nodes import strip_node
@@ -125,7 +125,7 @@ class Simulation:
         self.horizon = scenario.simulation.horizon_seconds
         self.progress = progress
         self.state = self._empty_state()
-        self.engine = Engine(self.state, config_for(policy, params or SolverParams()), clock=lambda: self.now)
+        self.engine = Engine(self.state, config_for(policy, params or SIM_PARAMS), clock=lambda: self.now)
         self.cluster = SimCluster(self.state, self._evicted, self._ask)
         self.jobs: dict[str, Job] = {}
         self.job_of: dict[str, Job] = {}

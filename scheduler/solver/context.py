@@ -18,6 +18,7 @@ from scheduler.topology.capacity import Capacity, IntArray
 from scheduler.topology.tree import HOSTNAME, TopologyTree
 
 Range = tuple[int, int]
+MAX_MULTIPLIERS = 16  # Lagrange multipliers tried for the nodes-used bound
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,12 @@ class GangContext:
         placeable = min(self.total, self.ub(start, end))
         bound: list[int] = [self.total - placeable]
         for depth in self.span_depths:
+            if depth == self.leaf:
+                # Nodes used, counted once the spans above are at their bound: a placement spanning more domains
+                # scores worse whatever its node count, so only those within the deepest level's bound count.
+                within = bound[-1] if len(self.span_depths) > 1 else None
+                bound.append(self._nodes_bound(start, end, placeable, within))
+                continue
             _, _, ubs = self.unit_ubs(depth, start, end)
             spans = _units_needed(ubs, placeable)
             if min_spans_from is not None and depth >= min_spans_from:
@@ -173,6 +180,57 @@ class GangContext:
             bound.append(spans)
         bound.append(self._packing_bound(start, end, placeable))
         return tuple(bound)
+
+    def _nodes_bound(self, start: int, end: int, placeable: int, within: int | None) -> int:
+        """Fewest nodes of [start, end) that hold `placeable` pods, in at most `within` domains of the deepest
+        preferred level (None: anywhere, where the largest nodes first are the answer).
+
+        With the domain limit it is a Lagrangian bound: for any m >= 0, j nodes in at most R domains hold at most
+        m * j plus the R largest per-domain sums of max(0, cap - m) over their nodes, so j >= (pods - those
+        sums) / m. The best m lies among the nodes' caps (the dual's breakpoints); on the busy-cluster bench the
+        bound equals the exact minimum over every choice of R racks.
+        """
+        cap = np.minimum(self.node_ub[start:end], placeable)
+        plain = _units_needed(cap, placeable)
+        if within is None or plain > len(cap) or not placeable:
+            return plain
+        best = plain
+        for m, per_domain in self._excess(start, end, cap, within):
+            held = int(np.sort(per_domain)[::-1][:within].sum())
+            if held < placeable:
+                best = max(best, -(-(placeable - held) // m))
+        return best
+
+    def _excess(self, start: int, end: int, cap: IntArray, within: int) -> list[tuple[int, IntArray]]:
+        """Per multiplier m, each deepest-level domain's sum of max(0, cap - m) over its nodes in [start, end);
+        nothing when at most `within` domains exist (then the domain limit binds nothing)."""
+        starts, _ = self.units(self.span_depths[-2], start, end)
+        if len(starts) <= within:
+            return []
+        offsets = starts - start
+        multipliers = np.unique(cap[cap > 0])
+        if len(multipliers) > MAX_MULTIPLIERS:  # any m gives a valid bound: a spread of them suffices
+            multipliers = multipliers[np.linspace(0, len(multipliers) - 1, MAX_MULTIPLIERS).astype(np.int64)]
+        return [(m, np.add.reduceat(np.maximum(cap - m, 0), offsets)) for m in multipliers.tolist()]
+
+    def fewest_nodes_domains(self, start: int, end: int) -> list[Range] | None:
+        """The deepest-level domains of [start, end) that the nodes-used bound points at: for the multiplier
+        whose top domains hold the pods on the fewest nodes, those domains (None: no domain limit applies)."""
+        if len(self.span_depths) < 2:
+            return None
+        placeable = min(self.total, self.ub(start, end))
+        depth = self.span_depths[-2]
+        starts, ends, ubs = self.unit_ubs(depth, start, end)
+        within = _units_needed(ubs, placeable)
+        cap = np.minimum(self.node_ub[start:end], placeable)
+        best: tuple[int, list[int]] | None = None
+        for _, per_domain in self._excess(start, end, cap, within):
+            top = np.argsort(-per_domain, kind="stable")[:within]
+            union = np.concatenate([cap[starts[i] - start : ends[i] - start] for i in top])
+            count = _units_needed(union, placeable)
+            if best is None or count < best[0]:
+                best = (count, sorted(int(i) for i in top))
+        return None if best is None else [(int(starts[i]), int(ends[i])) for i in best[1]]
 
     def _packing_bound(self, start: int, end: int, placeable: int) -> int:
         """Cheapest slots ignoring node sharing: optimal for the relaxation (a partition matroid), so a bound."""
@@ -196,19 +254,24 @@ class GangContext:
 
     # Regions -----------------------------------------------------------------------------------------------
 
-    def regions(self, scopes: list[Range], ubs: IntArray, limit: int) -> tuple[list[Region], Score | None]:
+    def regions(
+        self, scopes: list[Range], ubs: IntArray, limit: int, scope_limit: int | None = None
+    ) -> tuple[list[Region], Score | None]:
         """Candidate regions for the placement, best lower bound first, and a bound on everything else.
 
         Each feasible scope is split into the narrowest units that can each hold the gang on their own
-        ("smallest feasible level first"). At most `limit` scopes, and `limit` units per scope, get an exact
-        bound; the rest, and placements crossing units, are covered by the returned bound (None: nothing else).
+        ("smallest feasible level first"). At most `scope_limit` scopes (default `limit`), and `limit` units per
+        scope, get an exact bound; the rest, and placements crossing units, are covered by the returned bound
+        (None: nothing else). Scopes left out get only a weak bound, which on a cluster of many blocks is too
+        loose to prove any plan: the caller keeps `scope_limit` well above the blocks a cluster has.
         """
         order = sorted(range(len(scopes)), key=lambda i: (int(ubs[i]), scopes[i][0]))  # best fit first
         regions: list[Region] = []
         others: list[Score] = []
-        if len(order) > limit:
-            others.append(self._weak_bound(int(ubs[order[limit:]].max())))
-        for index in order[:limit]:
+        scope_limit = limit if scope_limit is None else scope_limit
+        if len(order) > scope_limit:
+            others.append(self._weak_bound(int(ubs[order[scope_limit:]].max())))
+        for index in order[:scope_limit]:
             start, end = scopes[index]
             split = self._smallest_holding(start, end)
             if split is None:

@@ -20,6 +20,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from scheduler.api.podgroup import SolverStatus
+from scheduler.solver.budget import Budget
 from scheduler.solver.context import GangContext
 from scheduler.solver.greedy import Counts
 from scheduler.solver.joint_model import add_joint
@@ -183,12 +184,15 @@ class PlacementModel:
                 left -= k
         return counts
 
-    def solve(self, params: SolverParams, time_limit_s: float) -> ModelResult:
+    def solve(self, params: SolverParams, time_limit_s: float, budget: Budget | None = None) -> ModelResult:
+        """`budget`: the decision's, charged with this solve (None: one of its own)."""
+        budget = budget or Budget.of(params, time_limit_s)
         solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = max(0.001, time_limit_s)
         workers = params.large_model_workers if len(self.x) >= params.large_model_vars else params.num_workers
-        solver.parameters.num_workers = workers
+        budget.limit(solver, time_limit_s, workers)
+        workers = solver.parameters.num_workers
         solver.parameters.random_seed = params.seed
+        solver.parameters.relative_gap_limit = params.relative_gap
         # The full LP relaxation is what proves span and nodes-used terms optimal; the default single-worker
         # search (linearization 1) found the optimum of a 512-pod gang but no useful bound in 3 s, level 2 proved
         # it in ~0.2 s. With several workers, name the LP-heavy subsolvers instead of the default portfolio.
@@ -198,6 +202,7 @@ class PlacementModel:
         started = time.perf_counter()
         status = solver.solve(self.model)
         wall = time.perf_counter() - started
+        budget.charge(solver)
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return ModelResult(
                 SolverStatus.OPTIMAL if status == cp_model.OPTIMAL else SolverStatus.FEASIBLE,

@@ -37,6 +37,25 @@ def greedy_counts(ctx: GangContext, start: int, end: int, free: IntArray) -> Cou
     return counts if placed >= ctx.need else None
 
 
+def fewest_nodes_counts(ctx: GangContext, start: int, end: int, free: IntArray) -> Counts | None:
+    """The plan the nodes-used bound points at (context.py, `fewest_nodes_domains`): its deepest-level domains
+    filled largest nodes first. Where the bound is tight it is met, which greedy's best fit by capacity often
+    misses; None when the gang has joint constraints, no preferred level, or the domains fall short."""
+    if ctx.joint.active:
+        return None
+    domains = ctx.fewest_nodes_domains(start, end)
+    if domains is None:
+        return None
+    nodes = [n for a, b in domains for n in _rank_nodes(ctx, a, b)]
+    ubs = ctx.node_ub[nodes]
+    cost = ctx.cost[:, nodes].min(axis=0)
+    order = np.lexsort((np.asarray(nodes), cost, -ubs))
+    ranked = [nodes[i] for i in order]
+    counts: Counts = {}
+    placed = _fill(ctx, ranked, {n: free[n].copy() for n in ranked}, counts)
+    return counts if placed >= min(ctx.total, ctx.ub(start, end)) and placed >= ctx.need else None
+
+
 def _descend(ctx: GangContext, start: int, end: int, level: int, need: int) -> list[int]:
     depth = ctx.span_depths[level]
     if depth == ctx.leaf:

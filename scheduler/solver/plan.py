@@ -44,6 +44,7 @@ class Plan:
     objective: int | None = None
     bound: int | None = None
     method: str = ""  # "greedy" (no model) | "bound" (greedy, proven optimal by a bound) | "cp-sat" (model ran)
+    # | "single" (one pod: filter and score, solver/single.py)
     explanation: str = ""
     placement: tuple[tuple[str, str], ...] = ()  # narrowest domain holding every placed pod, widest level first
     duration_s: float = 0.0

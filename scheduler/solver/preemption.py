@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from scheduler.api.podgroup import SolverStatus
+from scheduler.solver.budget import Budget
 from scheduler.solver.context import GangContext, assign_pods, score_counts
 from scheduler.solver.filters import FilterCache
 from scheduler.solver.greedy import Counts, greedy_counts
@@ -50,6 +51,7 @@ def preempt_gang(
     it, that it repels or that hold its host ports are evicted wherever the plan needs their nodes."""
     params = params or SolverParams()
     started = time.perf_counter()
+    budget = Budget.of(params)
     tree = capacity.tree
     cache = cache if cache is not None and cache.tree is tree else FilterCache(tree)
     related = neighbours is not None and any(s.signature.relations is not None for s in gang.pod_sets)
@@ -116,7 +118,7 @@ def preempt_gang(
         batches = _batches(ctx, candidates, home, params.max_model_nodes)
         complete = proven = True
         for index, (nodes, scope_of) in enumerate(batches):
-            left = params.time_limit_s - (time.perf_counter() - started)
+            left = budget.left()
             if left <= 0:
                 complete = False
                 break
@@ -125,7 +127,7 @@ def preempt_gang(
             )
             if options and index == 0:
                 model.hint(_counts(ctx, options[0][1]), {u.key for u in options[0][2]})
-            result = model.solve(params, left / (len(batches) - index), stage_one)
+            result = model.solve(params, left / (len(batches) - index), stage_one, budget)
             if result.status is SolverStatus.INFEASIBLE:
                 continue  # no room in these domains: they bound nothing
             proven &= result.status is SolverStatus.OPTIMAL

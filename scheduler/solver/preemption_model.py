@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ortools.sat.python import cp_model
 
 from scheduler.api.podgroup import SolverStatus
+from scheduler.solver.budget import Budget
 from scheduler.solver.context import GangContext
 from scheduler.solver.greedy import Counts
 from scheduler.solver.joint_model import add_joint
@@ -183,28 +184,35 @@ class PreemptionModel:
         for unit_key, flag in self.v.items():
             self.model.add_hint(flag, unit_key in victims)
 
-    def _solver(self, params: SolverParams, seconds: float) -> cp_model.CpSolver:
+    def _solver(self, params: SolverParams, seconds: float, budget: Budget) -> cp_model.CpSolver:
         solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = max(0.001, seconds)
-        solver.parameters.num_workers = params.large_model_workers
+        budget.limit(solver, seconds, params.large_model_workers)
         solver.parameters.random_seed = params.seed
         solver.parameters.linearization_level = 2
-        if params.large_model_workers > 1:
+        if solver.parameters.num_workers > 1:
             solver.parameters.subsolvers.extend(["max_lp", "core"])
         return solver
 
-    def solve(self, params: SolverParams, seconds: float, stage_one: tuple[int, int] | None = None) -> PreemptionResult:
-        """Both stages; with `stage_one` (violations, highest rank) already proven by the caller, only the second."""
+    def solve(
+        self,
+        params: SolverParams,
+        seconds: float,
+        stage_one: tuple[int, int] | None = None,
+        budget: Budget | None = None,
+    ) -> PreemptionResult:
+        """Both stages; with `stage_one` (violations, highest rank) already proven by the caller, only the second.
+        `budget`: the decision's, charged with these solves (None: one of their own)."""
         started = time.perf_counter()
-        deadline = started + seconds
+        share = budget.within(seconds) if budget is not None else Budget.of(params, seconds)
         ranks = self.candidates.rank
         first_optimal = True
         if stage_one is None:
             # Stage one: budget violations, then the highest victim rank.
             top = max(ranks.values(), default=0) + 1
             self.model.minimize(top * sum(self.violations) + self.highest)
-            solver = self._solver(params, seconds)
+            solver = self._solver(params, seconds, share)
             status = solver.solve(self.model)
+            share.charge(solver)
             if status == cp_model.INFEASIBLE:
                 return PreemptionResult(SolverStatus.INFEASIBLE, None, (), None, None, time.perf_counter() - started)
             if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -224,8 +232,9 @@ class PreemptionModel:
         rank_sum = sum(ranks[k] * pods_of[k] * var for k, var in self.v.items())
         topology = sum(w * sum(flags) for w, flags in zip(span_weights, self.spans, strict=True))
         self.model.minimize(sum_weight * rank_sum + count_weight * victim_pods + topology)
-        solver = self._solver(params, deadline - time.perf_counter())
+        solver = self._solver(params, share.left(), share)
         status = solver.solve(self.model)
+        share.charge(solver)
         wall = time.perf_counter() - started
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return PreemptionResult(SolverStatus.TIMEOUT, None, (), None, None, wall)

@@ -6,8 +6,10 @@ counts per signature and node, which keeps models small for 512-pod gangs of two
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from scheduler.api.core import Pod
 from scheduler.api.policy import GroupPolicy, TopologyMode
@@ -119,8 +121,14 @@ class SolverParams:
 
     time_limit_s: float = 1.0
     # Once greedy has a plan, the model only tries to improve it: a shorter budget bounds the p99 decision time,
-    # and the gap to the proven bound is reported.
+    # and the gap to the proven bound is reported. The budget grows with the gang (a bigger model needs longer
+    # to improve on a plan, and more is at stake), from min_improve_s by improve_per_pod_s up to improve_time_s.
     improve_time_s: float = 0.2
+    min_improve_s: float = 0.02
+    improve_per_pod_s: float = 0.0001
+    # A plan proven within this relative gap of the bound is good enough: a greedy plan that close is taken
+    # without a model, and CP-SAT stops there (as a MIP solver's default gap: 1e-4). 0 asks for proven optima.
+    relative_gap: float = 1e-4
     num_workers: int = 1
     large_model_workers: int = 2
     large_model_vars: int = 2000
@@ -128,19 +136,57 @@ class SolverParams:
     # Above this many candidate nodes the model is built over shortlisted domains only.
     max_model_nodes: int = 512
     use_cp_sat: bool = True
+    # Budgets in CP-SAT's deterministic time on one worker, not wall seconds (solver/budget.py): the simulator's,
+    # so that a replay's answers do not depend on how busy the machine is.
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
-        if self.time_limit_s <= 0 or self.improve_time_s <= 0:
+        if self.time_limit_s <= 0 or self.improve_time_s <= 0 or self.min_improve_s <= 0:
             raise ValueError("time limits must be positive")
+        if self.improve_per_pod_s < 0:
+            raise ValueError("improve_per_pod_s must not be negative")
+        if not 0 <= self.relative_gap < 1:
+            raise ValueError(f"relative_gap must be in [0, 1), got {self.relative_gap}")
         if self.num_workers < 1 or self.large_model_workers < 1:
             raise ValueError("num_workers must be at least 1 (0 would mean all cores)")
         if self.max_model_nodes < 1:
             raise ValueError("max_model_nodes must be at least 1")
 
+    def improve_budget(self, pods: int) -> float:
+        """Seconds the model gets to improve on a greedy plan for a gang of `pods` pods."""
+        return min(self.improve_time_s, max(self.min_improve_s, pods * self.improve_per_pod_s))
+
+
+# Signatures already derived, per pod object (models are frozen: the same object always derives the same one).
+# The engine rebuilds every waiting unit's gang on every pass, and deriving them was most of that.
+_DERIVED: dict[int, tuple[weakref.ref[Pod], dict[tuple[frozenset[str], bool], Signature]]] = {}
+# One object for equal signatures (the pods of a template), so that what the memo keeps costs little.
+_ALIKE: dict[Signature, Signature] = {}
+ALIKE_LIMIT = 4096
+
 
 def signature_of(pod: Pod, label_keys: frozenset[str] = frozenset(), *, selected: bool = False) -> Signature:
     """Derive a pod's signature from its spec; `label_keys` are the label keys some selector in play reads,
     `selected` says running pods' anti-affinity is in play at all."""
+    entry = _DERIVED.get(id(pod))
+    if entry is None or entry[0]() is not pod:
+        entry = (weakref.ref(pod, partial(_forget, id(pod))), {})
+        _DERIVED[id(pod)] = entry
+    key = (label_keys, selected)
+    found = entry[1].get(key)
+    if found is None:
+        derived = _derive(pod, label_keys, selected)
+        found = entry[1][key] = _ALIKE.setdefault(derived, derived)
+        if len(_ALIKE) > ALIKE_LIMIT:  # a bound, not a cache policy: the same shapes come back at once
+            _ALIKE.clear()
+    return found
+
+
+def _forget(identity: int, _: object) -> None:
+    _DERIVED.pop(identity, None)
+
+
+def _derive(pod: Pod, label_keys: frozenset[str], selected: bool) -> Signature:
     affinity = None
     node_affinity = pod.spec.affinity.node_affinity if pod.spec.affinity else None
     required = node_affinity.required_during_scheduling_ignored_during_execution if node_affinity else None

@@ -6,9 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from scheduler.api.core import Pod
 from scheduler.api.meta import OwnerReference
 from scheduler.api.podgroup import PodGroupStatus, ScheduledReason
+from scheduler.engine import units
+from scheduler.engine.backoff import SAFETY_NET_S
 from scheduler.engine.cycle import EngineConfig
 from scheduler.engine.driver import MAX_REPLANS, Engine
 from scheduler.engine.effects import (
@@ -23,6 +27,7 @@ from scheduler.engine.effects import (
 )
 from scheduler.engine.observer import Quiet
 from scheduler.engine.state import pod_info
+from tests.builders import RACK
 from tests.unit.engine.port import Clock, Port, engine_for, run
 from tests.unit.engine.test_cycle import cluster, group, pod
 
@@ -187,3 +192,117 @@ def test_a_gang_reports_its_wait_from_quorum_and_from_its_first_attempt_when_bou
     clock.now = 7.0
     run(engine, port, passes=2)
     assert recorder.bound == [("high", 0.0, 7.0)]  # bound in the pass that saw quorum; first tried at t=0
+
+
+@dataclass
+class Attempts(Quiet):
+    """An observer that counts the decisions made for each unit."""
+
+    per_unit: dict[str, int] = field(default_factory=dict)
+
+    def observe(self, decision: Any) -> None:
+        self.per_unit[decision.unit.key] = self.per_unit.get(decision.unit.key, 0) + 1
+
+
+def echo(engine: Engine, port: Port, passes: int) -> None:
+    """Passes as the operator runs them: each status and condition we write comes back through the watch as an
+    update of its object, and wakes the object's unit, as kube/loop.py does for every event of a pending pod or
+    a PodGroup."""
+    state = port.state
+    for _ in range(passes):
+        effects = engine.step()
+        port.carry(engine, effects)
+        for effect in effects:
+            if isinstance(effect, WriteStatus) and (shown := state.groups.get(effect.group)) is not None:
+                status = PodGroupStatus.model_validate(effect.status)
+                state.upsert_group(shown.model_copy(update={"status": status}))
+                engine.wake(effect.group)
+            elif isinstance(effect, SetPodCondition) and (info := state.pods.get(effect.pod)) is not None:
+                state.upsert_pod(pod_info(info.pod.model_copy()))  # a new object, as each watch event is
+                engine.wake(info.group_key or info.key)
+
+
+def test_a_unit_is_decided_again_only_when_something_that_could_change_its_answer_happened() -> None:
+    # Four nodes of 8 GPUs hold eight gangs of four 1-GPU pods: the last two gangs and one pod that fits nowhere
+    # wait, while the watch echoes every status and condition written for them.
+    gangs = [f"g{i}" for i in range(10)]
+    pods = [pod(f"{g}-{j}", group=g, gpu=1, age=i) for i, g in enumerate(gangs) for j in range(4)]
+    state = cluster(*pods, pod("huge", gpu=16, age=20), groups=tuple(group(g, 4) for g in gangs))
+    clock, attempts = Clock(), Attempts()
+    engine = Engine(state, EngineConfig(), clock, attempts)
+    port = Port(state)
+    for _ in range(10):
+        echo(engine, port, passes=1)
+        clock.now += 0.05  # all inside the first backoff: nothing but events may let a unit in again
+    assert sum(1 for g in gangs if engine.last[f"ml/{g}"].scheduled) == 8
+    assert attempts.per_unit == {**{f"ml/{g}": 1 for g in gangs}, "ml/huge": 1}
+
+    # A member of a waiting gang is edited into a new shape: that gang alone is decided again.
+    state.upsert_pod(pod_info(pod("g9-3", group="g9", gpu=2, age=9)))
+    engine.wake("ml/g9")
+    echo(engine, port, passes=3)
+    assert attempts.per_unit["ml/g9"] == 2
+    assert attempts.per_unit["ml/g8"] == 1
+
+    # A bound gang goes: capacity freed may help every waiting unit, each decided once more; one now fits.
+    for j in range(4):
+        port.state.remove_pod(f"ml/g0-{j}")
+    engine.changed()
+    echo(engine, port, passes=3)
+    assert attempts.per_unit["ml/g8"] == 2
+    assert attempts.per_unit["ml/g9"] == 3
+    assert attempts.per_unit["ml/huge"] == 2
+    assert engine.last["ml/g8"].scheduled
+    assert sum(attempts.per_unit.values()) / len(attempts.per_unit) <= 2
+
+    # Nothing happens: the waiting units are tried again only by the safety net, for changes no event tells of.
+    clock.now += SAFETY_NET_S / 2
+    echo(engine, port, passes=3)
+    assert attempts.per_unit["ml/g9"] == 3
+    clock.now += SAFETY_NET_S / 2
+    echo(engine, port, passes=1)
+    assert attempts.per_unit["ml/g9"] == 4
+    assert attempts.per_unit["ml/huge"] == 3
+
+
+def test_a_pod_waiting_for_a_pod_its_affinity_selects_is_decided_again_once_one_is_placed() -> None:
+    # The follower needs an app=leader pod in its rack and none runs; a pod that fits nowhere waits too. Placing
+    # the leader helps the follower alone: placed pods only take room from the other.
+    term = {"labelSelector": {"matchLabels": {"app": "leader"}}, "topologyKey": RACK}
+    follower = pod(
+        "follower", gpu=1, affinity={"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    )
+    state = cluster(follower, pod("huge", gpu=16))
+    clock, attempts = Clock(), Attempts()
+    engine = Engine(state, EngineConfig(), clock, attempts)
+    port = Port(state)
+    echo(engine, port, passes=2)
+    assert not engine.last["ml/follower"].scheduled
+    leader = pod("leader", gpu=1, age=5)
+    leader.metadata.labels["app"] = "leader"
+    state.upsert_pod(pod_info(leader))
+    echo(engine, port, passes=3)
+    assert engine.last["ml/follower"].scheduled
+    assert attempts.per_unit == {"ml/follower": 2, "ml/leader": 1, "ml/huge": 1}
+
+
+def test_a_unit_backing_off_with_nothing_new_is_not_even_built_on_later_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+    grouped = units._grouped
+
+    def counting(state: Any, key: str, name: str) -> Any:
+        built.append(key)
+        return grouped(state, key, name)
+
+    monkeypatch.setattr(units, "_grouped", counting)
+    state = cluster(pod("g-0", group="g", gpu=16), pod("g-1", group="g", gpu=16), groups=(group("g", 2),))
+    engine, _, port = engine_for(state)
+    echo(engine, port, passes=1)
+    assert built == ["ml/g"]  # decided once: it fits nowhere
+    echo(engine, port, passes=5)  # its status and conditions echoed back wake it: built, compared, not decided
+    woken = len(built)
+    echo(engine, port, passes=5)  # nothing at all: not built
+    assert len(built) == woken
+    engine.changed()
+    echo(engine, port, passes=1)
+    assert len(built) == woken + 1

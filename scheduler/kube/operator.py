@@ -24,7 +24,7 @@ from scheduler.api.config import DEFAULT_LEVELS, ProvisioningConfig, SchedulerCo
 from scheduler.engine.cycle import EngineConfig
 from scheduler.engine.state import ClusterState
 from scheduler.kube.api import KubeApi
-from scheduler.kube.connection import load_connection
+from scheduler.kube.connection import load_connection, skip_environment_lookups
 from scheduler.kube.discovery import VersionedWatcher
 from scheduler.kube.health import serve
 from scheduler.kube.inbox import Change, Inbox, Kind
@@ -209,6 +209,7 @@ async def run_operator(config: OperatorConfig, stop: threading.Event | asyncio.E
     connection = load_connection(config.kubeconfig, config.context)
     inbox = Inbox()
     api_client = client.ApiClient(connection.client_configuration())
+    skip_environment_lookups(api_client)
     metrics = Metrics()
     kube = KubeApi(
         api_client, qps=config.qps, burst=config.burst, concurrency=config.bind_concurrency, observe=metrics.api_request

@@ -50,33 +50,19 @@ from scheduler.engine.effects import (
     group_ref,
     pod_ref,
 )
+from scheduler.engine.nomination import Nomination
 from scheduler.engine.observer import Observer, Quiet, family
 from scheduler.engine.release import stranded_release
 from scheduler.engine.reporting import Reporter
 from scheduler.engine.state import ClusterState
 from scheduler.engine.storage import claims_to_select
+from scheduler.engine.timings import Timings
 from scheduler.engine.units import Unit
 
 log = structlog.get_logger(__name__)
 RELEASE_INTERVAL_S = 30.0  # a released gang's deletions get this long before it is released again
 MAX_REPLANS = 3  # permanent binding failures a gang is placed again after, before it is released
 NOMINATION_TIMEOUT_S = 300.0
-
-
-@dataclass
-class Nomination:
-    decision: Decision
-    victims: dict[str, str]  # pod key -> uid: a pod recreated under a victim's name is not the victim
-    deadline: float
-    pods: dict[str, str]  # the preemptor's pods -> their uids: one recreated meanwhile gets no reservation
-
-
-def priority_class(unit: Unit) -> str:
-    """The unit's priority class name, as the SLIs are labelled ("" for none)."""
-    cls = unit.group.spec.priority_class_name if unit.group is not None else None
-    if cls is None and unit.pending:
-        cls = unit.pending[0].pod.spec.priority_class_name
-    return cls or ""
 
 
 @dataclass
@@ -106,11 +92,8 @@ class Engine:
         self.placed = 0  # seq of the last unit placed in this pass (0: none)
         self.passes = 0
         self.decisions: list[Decision] = []  # of the last pass, for observers (the simulator's report)
-        # For the SLIs: when each unit was first decided, and when its quorum was first present.
-        self.first_attempt: dict[str, float] = {}
-        self.quorum_at: dict[str, float] = {}
+        self.timings = Timings(self.observer)
         self.evicting: set[tuple[str, str]] = set()  # (preemptor, victim pod) evictions not yet answered
-        self.preempted_at: dict[str, float] = {}  # preemptor -> when it was decided, for the preemption stages
 
     # Inputs -------------------------------------------------------------------------------------------------
 
@@ -187,7 +170,8 @@ class Engine:
             families["preemption"] += len(self.nominations)
         self.observer.waiting_by_family(families)
         self.observer.evictions_in_flight(len(self.evicting))
-        self.observer.longest_waits(self._longest_waits([*waiting, *skipped, *self._preemptors()], now))
+        preemptors = [n.decision.unit for n in self.nominations.values()]
+        self.observer.longest_waits(self.timings.longest_waits([*waiting, *skipped, *preemptors], now))
         # 5. Report.
         self.reporter.report(now, {d.unit.key for d in acted}, self.last, set(self.nominations), self.disrupted)
         self.passes += 1
@@ -243,25 +227,11 @@ class Engine:
             return "retry" if self.last[key].reason is ScheduledReason.SCHEDULER_ERROR else "unit-changed"
         return "cluster-changed" if seen.changes not in (None, self.changes) else "retry"
 
-    def _longest_waits(self, units: list[Unit], now: float) -> dict[str, float]:
-        """Per priority class, the longest any of these waiting units has waited since its quorum was present."""
-        longest: dict[str, float] = {}
-        for unit in units:
-            if (since := self.quorum_at.get(unit.key)) is not None:
-                cls = priority_class(unit)
-                longest[cls] = max(longest.get(cls, 0.0), now - since)
-        return longest
-
-    def _preemptors(self) -> list[Unit]:
-        return [n.decision.unit for n in self.nominations.values()]
-
     def _act(self, decision: Decision, now: float) -> None:
         key = decision.unit.key
         self.last[key] = decision
         self.seq += 1
-        self.first_attempt.setdefault(key, now)
-        if decision.reason is not ScheduledReason.WAITING_FOR_PODS:
-            self.quorum_at.setdefault(key, now)
+        self.timings.decided(decision, now)
         self.observer.observe(decision)
         if decision.reason is ScheduledReason.WAITING_FOR_PREEMPTION and decision.plan is not None:
             self._preempt(decision, now)
@@ -300,7 +270,7 @@ class Engine:
             why = f"preempted whole to make room for {key}"
             self.disrupted[group] = why
             self.outbox.add(PostEvent(group_ref(group, self._group_uid(group)), "Normal", "Preempted", why))
-        self.preempted_at[key] = now
+        self.timings.preempting(key, now)
         admitted = self.scheduler.admit(decision)  # reserve the nominated nodes while the victims terminate
         pods = {p: self._uid(p) for p in decision.plan.assignments}
         self.nominations[key] = Nomination(admitted, victims, now + self.nomination_timeout_s, pods)
@@ -312,18 +282,11 @@ class Engine:
         """Admit the nominations whose victims are gone (their gangs start binding); give up on stale ones."""
         admitted = []
         for key, nomination in list(self.nominations.items()):
-            # A victim is gone once it holds no node: deleted, unbound, or another pod under its name by now.
-            gone = all(
-                (info := self.state.pods.get(pod)) is None
-                or not info.holds_capacity
-                or (uid and info.uid and info.uid != uid)
-                for pod, uid in nomination.victims.items()
-            )
-            if any(self._uid(pod) != uid for pod, uid in nomination.pods.items()):
+            if nomination.preemptor_replaced(self._uid):
                 self._give_up(key, "a preemptor pod was deleted or recreated meanwhile; deciding again")
-            elif gone:
+            elif nomination.victims_gone(self.state):
                 del self.nominations[key]
-                self.observer.preemption("victims-gone", now - self.preempted_at.get(key, now))
+                self.timings.victims_gone(key, now)
                 self.observer.queued("victims-gone")
                 self._act(nomination.decision, now)
                 admitted.append(nomination.decision)
@@ -335,8 +298,7 @@ class Engine:
         nomination = self.nominations.pop(key, None)
         if nomination is None:
             return
-        now = self.clock()
-        self.observer.preemption("given-up", now - self.preempted_at.pop(key, now))
+        self.timings.given_up(key, self.clock())
         assert nomination.decision.plan is not None
         for pod in nomination.decision.plan.assignments:
             self.state.forget(pod)
@@ -389,10 +351,7 @@ class Engine:
         plan = binding.decision.plan
         assert plan is not None
         unit = binding.decision.unit
-        since_quorum = now - self.quorum_at.pop(binding.key, now)
-        self.observer.gang_bound(priority_class(unit), since_quorum, now - self.first_attempt.pop(binding.key, now))
-        if (preempted := self.preempted_at.pop(binding.key, None)) is not None:
-            self.observer.preemption("bound", now - preempted)
+        self.timings.bound(unit, now)
         # A line per gang; a line per single pod only at debug, as kube-scheduler logs each binding at -v=2 (at
         # hundreds of pods a second that line was 4 % of the operator's time).
         gang = len(plan.assignments) > 1 or unit.group is not None
@@ -481,11 +440,9 @@ class Engine:
             self.released,
             self.replans,
             self.disrupted,
-            self.first_attempt,
-            self.quorum_at,
-            self.preempted_at,
         )
         for table in tables:
             for key in [k for k in table if k not in live]:
                 del table[key]
+        self.timings.prune(live)
         self.reporter.prune()

@@ -204,7 +204,7 @@ def test_a_preemption_whose_victims_never_go_is_timed_when_given_up() -> None:
     run(engine, port, passes=1)
     assert stage(metrics, "given-up") == (1, 11.0)
     assert stage(metrics, "victims-gone") == (0, 0)
-    assert engine.preempted_at == {"ml/high": 11.0}  # decided again in that pass: a new preemption, timed anew
+    assert engine.timings.preempted_at == {"ml/high": 11.0}  # decided again in that pass: a new preemption, timed anew
 
 
 def test_the_longest_wait_of_a_unit_still_waiting_grows_by_priority_class_and_falls_to_zero_once_it_is_bound() -> None:

@@ -171,7 +171,10 @@ class GangContext:
                 # Nodes used, counted once the spans above are at their bound: a placement spanning more domains
                 # scores worse whatever its node count, so only those within the deepest level's bound count.
                 within = bound[-1] if len(self.span_depths) > 1 else None
-                bound.append(self._nodes_bound(start, end, placeable, within))
+                nodes = self._nodes_bound(start, end, placeable, within)
+                if min_spans_from is not None and depth >= min_spans_from:
+                    nodes = max(nodes, 2)  # crossing nodes: on two at least
+                bound.append(nodes)
                 continue
             _, _, ubs = self.unit_ubs(depth, start, end)
             spans = _units_needed(ubs, placeable)

@@ -90,3 +90,17 @@ def test_without_a_preferred_level_there_is_no_domain_limit_to_aim_at() -> None:
     ctx = gang_context(capacity, g, FilterCache(capacity.tree), None)
     assert ctx.fewest_nodes_domains(0, 3) is None
     assert fewest_nodes_counts(ctx, 0, 3, ctx.free) is None
+
+
+def test_a_gang_one_node_holds_is_proven_there_though_a_nearly_full_node_has_cheaper_slots() -> None:
+    # The first node has one GPU left: its slot is the cheapest (tight packing), so a bound that ignored how
+    # many nodes a placement crossing nodes must use (two) would sit below every single-node plan, and only a
+    # model could prove one.
+    nodes = [make_node(f"n{i}").label(RACK, "r0").obj() for i in range(6)]
+    capacity = snapshot(nodes, {"n0": {GPU: 7}})
+    g = gang("g", (5, shape(gpu=1).obj()))
+    plan = place_gang(capacity, g, PARAMS)
+    assert validate_plan(capacity, g, plan) == []
+    assert plan.status is SolverStatus.OPTIMAL
+    assert plan.method == "bound"
+    assert len(set(plan.assignments.values())) == 1

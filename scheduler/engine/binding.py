@@ -11,10 +11,12 @@ accept it, and only the kubelet would refuse the pod.
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from scheduler.engine.cycle import Decision
 from scheduler.engine.effects import Bind, Done, Effect, Outcome, SelectNode
+from scheduler.engine.state import ClusterState
 
 BIND_RETRY_S = 30.0  # failed bindings of a gang are retried (on their planned nodes) this long before re-planning
 FIRST_RETRY_S = 0.5
@@ -62,7 +64,7 @@ def start(decision: Decision, uids: dict[str, str], claims: list[tuple[str, str]
     return binding
 
 
-def ready(binding: Binding, held: set[str], now: float) -> list[Effect]:
+def ready(binding: Binding, held: Container[str], now: float) -> list[Effect]:
     """Effects that may go now: the claims' selected nodes first, then every binding not held back (a pod
     whose PodScheduled=False write is still in flight must not have it land after its binding)."""
     if pending := [s for s, outcome in binding.selections.items() if outcome is None]:
@@ -120,3 +122,19 @@ def bound(binding: Binding, done: Done, now: float, conflicted: set[tuple[str, s
 
 def complete(binding: Binding) -> bool:
     return not binding.waiting and not binding.in_flight and all(o is Outcome.OK for o in binding.selections.values())
+
+
+def overcommitted(bindings: Iterable[Binding], state: ClusterState) -> set[tuple[str, str]]:
+    """(pod, node) of pods still only assumed there, on a node the fresh cache shows overcommitted."""
+    conflicts = set()
+    full: dict[str, bool] = {}  # per node, once a pass: thousands of bindings can be out at a time
+    for binding in bindings:
+        for pod, bind in [*binding.waiting.items(), *binding.in_flight.items()]:
+            info = state.pods.get(pod)
+            if info is None or not info.assumed:
+                continue
+            if (over := full.get(bind.node)) is None:
+                over = full[bind.node] = bool(state.overcommitted(bind.node))
+            if over:
+                conflicts.add((pod, bind.node))
+    return conflicts

@@ -19,7 +19,6 @@ Each pass (numbered as in DESIGN.md §3):
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -51,7 +50,7 @@ from scheduler.engine.effects import (
     pod_ref,
 )
 from scheduler.engine.nomination import Nomination
-from scheduler.engine.observer import Observer, Quiet, family
+from scheduler.engine.observer import Observer, Quiet
 from scheduler.engine.release import stranded_release
 from scheduler.engine.reporting import Reporter
 from scheduler.engine.state import ClusterState
@@ -63,6 +62,9 @@ log = structlog.get_logger(__name__)
 RELEASE_INTERVAL_S = 30.0  # a released gang's deletions get this long before it is released again
 MAX_REPLANS = 3  # permanent binding failures a gang is placed again after, before it is released
 NOMINATION_TIMEOUT_S = 300.0
+# The gauges of what waits (how many, why, how long) walk every waiting unit: once per interval, not every pass
+# (tens a second under load); a scrape every few seconds sees no difference.
+GAUGE_INTERVAL_S = 0.5
 
 
 @dataclass
@@ -94,6 +96,7 @@ class Engine:
         self.decisions: list[Decision] = []  # of the last pass, for observers (the simulator's report)
         self.timings = Timings(self.observer)
         self.evicting: set[tuple[str, str]] = set()  # (preemptor, victim pod) evictions not yet answered
+        self.gauges_due = float("-inf")
 
     # Inputs -------------------------------------------------------------------------------------------------
 
@@ -161,17 +164,10 @@ class Engine:
                 break
         self._note_placements()
         self.decisions = admitted + acted
-        waiting = [d.unit for d in acted if not d.scheduled and d.reason is not ScheduledReason.WAITING_FOR_PREEMPTION]
-        self.observer.pending(
-            len(waiting), sum(len(u.pending) for u in waiting), len(skipped), sum(len(u.pending) for u in skipped)
-        )
-        families = Counter(family(self.last[u.key]) for u in [*waiting, *skipped] if u.key in self.last)
-        if self.nominations:  # their decisions are the admitted ones, which read as placed
-            families["preemption"] += len(self.nominations)
-        self.observer.waiting_by_family(families)
-        self.observer.evictions_in_flight(len(self.evicting))
-        preemptors = [n.decision.unit for n in self.nominations.values()]
-        self.observer.longest_waits(self.timings.longest_waits([*waiting, *skipped, *preemptors], now))
+        if now >= self.gauges_due:
+            self.gauges_due = now + GAUGE_INTERVAL_S
+            preemptors = [n.decision.unit for n in self.nominations.values()]
+            self.timings.waiting(acted, skipped, self.last, preemptors, len(self.evicting), now)
         # 5. Report.
         self.reporter.report(now, {d.unit.key for d in acted}, self.last, set(self.nominations), self.disrupted)
         self.passes += 1
@@ -180,13 +176,16 @@ class Engine:
         return self.outbox.take()
 
     def next_wakeup(self) -> float | None:
-        """When a pass is next due with nothing new (a retry, a backoff expiring, a nomination's deadline).
+        """When a pass is next due with nothing new (a retry, a backoff expiring, a nomination's deadline, a
+        status write held back).
         Only times still ahead count: what was due has been looked at by the pass just run, and what waits on an
         answer (a condition write holding a binding back) is woken by the answer."""
         now = self.clock()
         times = [b.retry_at for b in self.binding.values() if b.waiting]
         times += [b.retry_at for b in self.backoff.values()]
         times += [n.deadline for n in self.nominations.values()]
+        if (held := self.reporter.next_due()) is not None:
+            times.append(held)
         return min((t for t in times if t > now), default=None)
 
     # Decisions ----------------------------------------------------------------------------------------------
@@ -397,12 +396,7 @@ class Engine:
     def _find_conflicts(self) -> None:
         """Pods whose binding is in flight, planned onto a node the fresh cache shows overcommitted: a second
         scheduler bound something there after the plan was made. Checked before each retry."""
-        conflicts = set()
-        for binding in self.binding.values():
-            for pod, bind in [*binding.waiting.items(), *binding.in_flight.items()]:
-                info = self.state.pods.get(pod)
-                if info is not None and info.assumed and self.state.overcommitted(bind.node):
-                    conflicts.add((pod, bind.node))
+        conflicts = cycle.overcommitted(self.binding.values(), self.state)
         self.conflicts = conflicts
         for binding in list(self.binding.values()):
             stuck = [pod for pod, bind in binding.waiting.items() if (pod, bind.node) in conflicts]

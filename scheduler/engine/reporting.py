@@ -2,29 +2,36 @@
 
 A status is written only when it differs from what the cluster shows (the watched object) and from what is
 already on its way; one write per PodGroup at a time, the newest one next. Only groups something happened to
-are looked at: decided in the pass, their members or object changed (the cache marks them), or a write the
-watch has not shown yet. Throttled, so a gang of 512 pods arriving one by one does not cost 512 status
-writes: a group's status is written at most once per STATUS_INTERVAL_S unless its phase changes, and a group
-held back is looked at again.
+are looked at: decided in the pass, their members or object changed (the cache marks them), or held back and
+now due. Every write costs the API server a write and a watch event to each watcher, so they are few: a phase
+that lasts (Scheduled, Unschedulable, Preempting, Running, ...) is said at once, and so is leaving one (a gang
+preempted or broken); on the way to the first outcome, a passing phase (Pending while pods arrive, Scheduling
+while bindings are out) is said only once it has lasted PASSING_S; any other change at most once per
+STATUS_INTERVAL_S (a gang of 512 pods arriving one by one does not cost 512 writes). A gang placed soon after
+it is complete gets one write, its outcome.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, KeysView, Mapping
 from typing import Any
 
 from scheduler.api.meta import Condition
-from scheduler.api.podgroup import GroupOrigin, ScheduledReason
+from scheduler.api.podgroup import GroupOrigin, PodGroupPhase, ScheduledReason
 from scheduler.engine.cycle import Decision
 from scheduler.engine.effects import Done, Outbox, Outcome, PostEvent, SetPodCondition, WriteStatus, group_ref, pod_ref
 from scheduler.engine.state import ClusterState
 from scheduler.engine.status import comparable, foreign_conditions, pod_group_status, untimed
 
-STATUS_INTERVAL_S = 1.0  # per PodGroup, unless its phase changes
+STATUS_INTERVAL_S = 1.0  # per PodGroup, unless it reaches a phase that lasts
+PASSING_S = 5.0  # a passing phase (Pending, Scheduling) is said once it has lasted this long
 EVENT_INTERVAL_S = 10.0  # per object
-WATCH_LAG_S = 5.0  # a status sent this long ago that the watch still does not show is sent again
+# A status sent this long ago that the watch still does not show is sent again (someone may have written over
+# it). Under load the watch runs seconds behind: sooner would send every status twice.
+WATCH_LAG_S = 30.0
 # Decisions worth a PodScheduled=False condition and a FailedScheduling event (not "waiting for pods 3/4").
 EXPLAINED = frozenset({ScheduledReason.UNSCHEDULABLE, ScheduledReason.SCHEDULER_ERROR})
+PASSING = frozenset({PodGroupPhase.PENDING.value, PodGroupPhase.SCHEDULING.value})
 
 
 class Reporter:
@@ -37,11 +44,13 @@ class Reporter:
         self.pod_messages: dict[str, str] = {}
         self.conditions: dict[str, int] = {}  # pod -> condition writes in flight
         self.evented: dict[str, tuple[str, float]] = {}
-        self.later: set[str] = set()  # groups to look at again on the next pass
+        self.held: dict[str, float] = {}  # group -> when to look at it again (a write held back)
+        self.entered: dict[str, tuple[object, float]] = {}  # group -> the phase it is in, since when
 
-    def writing_conditions(self) -> set[str]:
-        """Pods with a PodScheduled=False write out: their binding waits, or the write could land after it."""
-        return set(self.conditions)
+    def writing_conditions(self) -> KeysView[str]:
+        """Pods with a PodScheduled=False write out: their binding waits, or the write could land after it. A
+        live view, not a copy: it is asked once per binding per pass."""
+        return self.conditions.keys()
 
     def report(
         self,
@@ -52,9 +61,11 @@ class Reporter:
         disrupted: Mapping[str, str],
     ) -> None:
         groups = self.state.groups
-        wanted = decided | self.state.touched | self.later
+        due = {key for key, at in self.held.items() if at <= now}
+        for key in due:
+            del self.held[key]
+        wanted = decided | self.state.touched | due
         self.state.touched = set()
-        self.later = set()
         for key in sorted(wanted):
             group = groups.get(key)
             if group is None:
@@ -80,13 +91,23 @@ class Reporter:
             if summary == shown:
                 continue
             if summary == self.written.get(key) and now - self.written_at.get(key, now) < WATCH_LAG_S:
-                self.later.add(key)  # sent: the watch has not shown it yet
+                self._hold(key, self.written_at[key] + WATCH_LAG_S)  # sent: the watch has not shown it yet
                 continue
 
             previous = self.written.get(key) or shown or {}
-            phase_changed = previous.get("phase") != summary.get("phase")
-            if not phase_changed and now - self.written_at.get(key, float("-inf")) < STATUS_INTERVAL_S:
-                self.later.add(key)  # a later pass writes the newest
+            phase = summary.get("phase")
+            entered = self.entered.get(key)
+            if entered is None or entered[0] != phase:
+                self.entered[key] = entered = (phase, now)
+            before = previous.get("phase")
+            if before == phase:
+                wait = self.written_at.get(key, float("-inf")) + STATUS_INTERVAL_S - now
+            elif phase in PASSING and (before is None or before in PASSING):
+                wait = entered[1] + PASSING_S - now  # on its way to an outcome: said if it lasts
+            else:
+                wait = 0.0  # a phase that lasts reached, or one left (a gang preempted, a member lost): said at once
+            if wait > 0:
+                self._hold(key, now + wait)  # a later look writes the newest
                 continue
             self.written[key], self.written_at[key] = summary, now
             if key in self.in_flight:
@@ -114,6 +135,13 @@ class Reporter:
                 if decision.unit.group is None and self._due(pod.key, decision.message, now):
                     ref = pod_ref(pod.key, info.uid)
                     self.outbox.add(PostEvent(ref, "Warning", "FailedScheduling", decision.message))
+
+    def next_due(self) -> float | None:
+        """When the earliest held-back group is to be looked at again."""
+        return min(self.held.values(), default=None)
+
+    def _hold(self, key: str, until: float) -> None:
+        self.held[key] = min(until, self.held.get(key, until))
 
     def done(self, done: Done) -> None:
         effect = done.effect
@@ -153,6 +181,7 @@ class Reporter:
 
     def prune(self) -> None:
         live = self.state.pods.keys() | self.state.groups.keys()
-        for table in (self.pod_messages, self.evented, self.written, self.written_at, self.queued):
+        tables = (self.pod_messages, self.evented, self.written, self.written_at, self.queued)
+        for table in (*tables, self.held, self.entered):
             for key in [k for k in table if k not in live]:
                 del table[key]

@@ -1,13 +1,15 @@
 """The engine's clocks for the SLIs: when each unit was first decided, when its quorum was first present, when
-its preemption was decided; told to the observer as the unit moves on (engine/observer.py)."""
+its preemption was decided; told to the observer as the unit moves on (engine/observer.py), with the gauges of
+what waits."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Set
+from collections import Counter
+from collections.abc import Iterable, Mapping, Set
 
 from scheduler.api.podgroup import ScheduledReason
 from scheduler.engine.cycle import Decision
-from scheduler.engine.observer import Observer
+from scheduler.engine.observer import Observer, family
 from scheduler.engine.units import Unit
 
 
@@ -46,6 +48,28 @@ class Timings:
         self.observer.gang_bound(priority_class(unit), since_quorum, now - self.first_attempt.pop(unit.key, now))
         if (preempted := self.preempted_at.pop(unit.key, None)) is not None:
             self.observer.preemption("bound", now - preempted)
+
+    def waiting(
+        self,
+        acted: list[Decision],
+        skipped: list[Unit],
+        last: Mapping[str, Decision],
+        preemptors: list[Unit],
+        evicting: int,
+        now: float,
+    ) -> None:
+        """The gauges of what waits, from a pass (which looked at every waiting unit: decided or skipped): how
+        many, in which family of reasons, the longest waits; preemptors read as waiting for their victims."""
+        waiting = [d.unit for d in acted if not d.scheduled and d.reason is not ScheduledReason.WAITING_FOR_PREEMPTION]
+        self.observer.pending(
+            len(waiting), sum(len(u.pending) for u in waiting), len(skipped), sum(len(u.pending) for u in skipped)
+        )
+        families = Counter(family(last[u.key]) for u in [*waiting, *skipped] if u.key in last)
+        if preemptors:  # their decisions are the admitted ones, which read as placed
+            families["preemption"] += len(preemptors)
+        self.observer.waiting_by_family(families)
+        self.observer.evictions_in_flight(evicting)
+        self.observer.longest_waits(self.longest_waits([*waiting, *skipped, *preemptors], now))
 
     def longest_waits(self, units: Iterable[Unit], now: float) -> dict[str, float]:
         """Per priority class, the longest any of these waiting units has waited since its quorum was present."""

@@ -33,6 +33,11 @@ from scheduler.kube.provisioning import Provisioner
 
 log = structlog.get_logger(__name__)
 MAX_IDLE_S = 1.0  # a pass at least this often: retries, backoffs and deadlines come due without events
+# Passes start at most this often. Each looks at every waiting unit, so under a flood of watch events, passes one
+# after another (each for the few events that came in during the last) cost many times the work of one per gap
+# for them all, and starve the event loop that reads the watches and sends the bindings. A unit waits this much
+# longer at most.
+MIN_PASS_GAP_S = 0.02
 UNHEALTHY_PASSES = 5  # this many failed passes in a row and /healthz says so
 
 
@@ -71,6 +76,7 @@ class SchedulingLoop(threading.Thread):
         self.synced: Callable[[], bool] = lambda: True  # the operator says when the first listings are all in
         self.failed_passes = 0
         self.passes = 0
+        self._last_pass = float("-inf")
 
     def stop(self) -> None:
         self._stopping.set()
@@ -85,9 +91,12 @@ class SchedulingLoop(threading.Thread):
             due = self.engine.next_wakeup()
             wait = MAX_IDLE_S if due is None else min(MAX_IDLE_S, max(0.0, due - time.monotonic()))
             self.inbox.wake.wait(timeout=wait)
+            if (gap := self._last_pass + MIN_PASS_GAP_S - time.monotonic()) > 0:
+                self._stopping.wait(gap)  # what comes in meanwhile joins this pass
             self.inbox.wake.clear()
             try:
                 if self.active.is_set() and self.synced():
+                    self._last_pass = time.monotonic()
                     self.step()
                 else:  # a standby (or a leader still listing) keeps its cache warm and decides nothing
                     for change in self.inbox.drain():

@@ -26,6 +26,7 @@ from scheduler.engine.effects import (
     WriteStatus,
 )
 from scheduler.engine.observer import Quiet
+from scheduler.engine.reporting import PASSING_S
 from scheduler.engine.state import pod_info
 from tests.builders import RACK
 from tests.unit.engine.port import Clock, Port, engine_for, run
@@ -113,6 +114,10 @@ def test_status_is_written_only_when_it_differs_from_what_the_cluster_shows() ->
     state = cluster(pod("g-0", group="g"), groups=(group("g", 2),))
     engine, clock, port = engine_for(state)
     port.carry(engine, engine.step())
+    assert not port.of(WriteStatus)  # "waiting for pods" passes: it is said once it has lasted
+    assert engine.reporter.next_due() == clock.now + PASSING_S
+    clock.now += PASSING_S
+    port.carry(engine, engine.step())
     writes = port.of(WriteStatus)
     assert len(writes) == 1
     # The watch shows the status written: nothing more to write, however many passes.
@@ -122,6 +127,46 @@ def test_status_is_written_only_when_it_differs_from_what_the_cluster_shows() ->
         clock.now += 10.0
         run(engine, port, passes=1)
     assert len(port.of(WriteStatus)) == 1
+
+
+def test_a_gang_placed_soon_after_it_is_complete_gets_one_status_write_its_outcome() -> None:
+    state = cluster(pod("g-0", group="g"), groups=(group("g", 2),))
+    engine, clock, port = engine_for(state)
+    run(engine, port, passes=1)
+    clock.now += 0.1
+    state.upsert_pod(pod_info(pod("g-1", group="g")))
+    engine.wake("ml/g")
+    run(engine, port, passes=3)  # decided, bound (Scheduling while the bindings are out), then shown bound
+    assert len(port.of(Bind)) == 2
+    writes = port.of(WriteStatus)
+    assert [w.status["phase"] for w in writes] == ["Scheduled"]
+
+
+def test_a_gang_that_loses_a_member_after_it_was_placed_says_so_at_once() -> None:
+    state = cluster(pod("g-0", group="g"), pod("g-1", group="g"), groups=(group("g", 2),))
+    engine, clock, port = engine_for(state)
+    run(engine, port, passes=3)
+    written = port.of(WriteStatus)
+    assert [w.status["phase"] for w in written] == ["Scheduled"]
+    shown = state.groups["ml/g"].model_copy(update={"status": PodGroupStatus.model_validate(written[-1].status)})
+    state.upsert_group(shown)
+    clock.now += 0.1
+    state.remove_pod("ml/g-1")  # evicted, or its node gone
+    run(engine, port, passes=1)
+    phases = [w.status["phase"] for w in port.of(WriteStatus)]
+    assert len(phases) == 2
+    assert phases[-1] != "Scheduled"  # no longer placed whole, said in the same pass
+    assert port.of(WriteStatus)[-1].status["scheduled"] == 1
+
+
+def test_a_gang_still_binding_after_a_while_says_so() -> None:
+    state = cluster(pod("g-0", group="g"), pod("g-1", group="g"), groups=(group("g", 2),))
+    engine, clock, _ = engine_for(state)
+    effects = engine.step()
+    assert [e for e in effects if isinstance(e, Bind)]  # out, and not answered yet
+    clock.now += PASSING_S
+    effects = engine.step()
+    assert [e.status["phase"] for e in effects if isinstance(e, WriteStatus)] == ["Scheduling"]
 
 
 def test_the_member_that_completes_a_gang_wakes_it_at_once_whatever_its_backoff() -> None:

@@ -11,7 +11,7 @@ from prometheus_client import generate_latest
 from scheduler.api.core import Pod
 from scheduler.api.podgroup import ScheduledReason
 from scheduler.engine.cycle import Decision, EngineConfig
-from scheduler.engine.driver import Engine
+from scheduler.engine.driver import GAUGE_INTERVAL_S, Engine
 from scheduler.engine.effects import Done, Evict, Outcome
 from scheduler.engine.observer import EVENTS, STAGES
 from scheduler.engine.state import pod_info
@@ -220,5 +220,7 @@ def test_the_longest_wait_of_a_unit_still_waiting_grows_by_priority_class_and_fa
     engine.changed()
     run(engine, port, passes=2)
     assert state.pods["ml/big"].node == "r9-n0"
+    clock.now += GAUGE_INTERVAL_S  # the gauges of what waits are refreshed once per interval
+    run(engine, port, passes=1)
     assert value(metrics, "phalanx_longest_wait_seconds", priority_class="high") == 0.0
     assert value(metrics, "phalanx_gang_wait_duration_seconds_count", priority_class="high") == 1

@@ -3,14 +3,17 @@
 3-7 pods, 5,000 pods, one GPU each) created at once on 500 nodes of 8 GPUs, so about four in five fit.
 
 Figures: seconds from the first object created until every gang is bound whole or explained (PodGroupScheduled
-False, reason Unschedulable, with a message), partial gangs, the operator's peak RSS (VmHWM), and its longest
-decision against the configured solver time limit (from /metrics). --quick: 200 gangs on 100 nodes.
+False, reason Unschedulable, with a message), against two baselines measured first in the same run
+(bench_load_baselines.py: the server's floor, and kube-scheduler on the same pods); partial gangs, CPU seconds
+per process, the operator's peak RSS (VmHWM), and its longest decision against the configured solver time limit
+(from /metrics). --quick: 200 gangs on 100 nodes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "hack"))
 from bench import write_json  # noqa: E402
+from bench_load_baselines import Floor, Peer, kube_scheduler_peer, server_floor  # noqa: E402
 from bench_profile import spying  # noqa: E402
 
 from tests.integration.apiserver import ApiServer  # noqa: E402
@@ -35,6 +39,7 @@ from tests.integration.conftest import install_crds  # noqa: E402
 from tests.integration.loadgen import (  # noqa: E402
     DecisionTimes,
     LoadResult,
+    cpu_seconds,
     decision_times,
     gang_load,
     mixed_gangs,
@@ -72,7 +77,15 @@ def api_calls(metrics_url: str) -> dict[str, int]:
 
 
 def report(
-    result: LoadResult, nodes: int, rss: float, times: DecisionTimes, calls: dict[str, int], wall: float
+    result: LoadResult,
+    floor: Floor,
+    peer: Peer,
+    cpu: dict[str, float],
+    nodes: int,
+    rss: float,
+    times: DecisionTimes,
+    calls: dict[str, int],
+    wall: float,
 ) -> None:
     table = Table(
         title=f"Load: {result.gangs:,} gangs created at once, phalanx run on a real kube-apiserver 1.20 "
@@ -90,12 +103,29 @@ def report(
         ),
         (
             "until every gang is bound whole or explained (target <= 10 s)",
-            f"{result.settled_s:.1f} s from the first create",
+            f"{result.settled_s:.1f} s from the first create: {result.settled_s / floor.settled_s:.2f}x the "
+            f"server's floor, {result.settled_s / peer.settled_s:.2f}x kube-scheduler",
+        ),
+        (
+            "the server's floor: the same creates, then a binding and an event per fitting pod, no scheduler",
+            f"created in {floor.created_s:.1f} s, {floor.writes:,} writes after, {floor.settled_s:.1f} s in all; "
+            f"CPU s: {cpu_text(floor.cpu_seconds)}",
+        ),
+        (
+            "kube-scheduler 1.20 on the same pods, one by one (no gangs)",
+            f"every pod bound or told it does not fit {peer.settled_s:.1f} s from the first create (created in "
+            f"{peer.created_s:.1f} s); gangs whole / partial / none {peer.outcome.whole:,} / "
+            f"{peer.outcome.partial:,} / {peer.outcome.none:,}, {peer.outcome.stranded_pods:,} pods stranded; "
+            f"CPU s: {cpu_text(peer.cpu_seconds)}",
         ),
         ("gangs bound whole / explained / partial", f"{outcome.whole:,} / {result.explained:,} / {outcome.partial}"),
         (
             "pods bound, pods/s (first create to settled)",
             f"{outcome.bound_pods:,}, {outcome.bound_pods / result.settled_s:,.0f} pods/s",
+        ),
+        (
+            f"CPU seconds while settling ({os.cpu_count()} cores x {result.settled_s:.1f} s)",
+            cpu_text(cpu),
         ),
         ("operator peak RSS (VmHWM)", f"{rss:,.0f} MiB"),
         (
@@ -114,6 +144,10 @@ def report(
     Console(width=160).print(table)
 
 
+def cpu_text(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="200 gangs on 100 nodes")
@@ -125,27 +159,41 @@ def main() -> None:
     gangs, nodes = (200, 100) if args.quick else (1000, 500)
     cache = subprocess.run([str(ROOT / "hack" / "k8s-test-server.sh")], check=True, capture_output=True, text=True)
     bin_dir = Path(cache.stdout.strip().splitlines()[-1]) / "bin"
-    with tempfile.TemporaryDirectory() as tmp, ApiServer(bin_dir, Path(tmp)) as server:
-        log_path = Path(args.operator_log) if args.operator_log else Path(tmp) / "operator.log"
-        asyncio.run(install_crds(server.kubeconfig_path))
-        asyncio.run(prepare(server, nodes))
-        operator = OperatorProcess(server.kubeconfig_path, log_path, "--no-leader-election")
-        try:
-            with spying(operator.proc.pid, args.profile):
-                result = asyncio.run(scenario(server, gangs))
-            rss = peak_rss_mib(operator.proc.pid)
-            times = decision_times(operator.metrics_url)
-            calls = api_calls(operator.metrics_url)
-        finally:
-            operator.stop()
+    with tempfile.TemporaryDirectory() as tmp:
+        with ApiServer(bin_dir, Path(tmp) / "floor") as server:
+            asyncio.run(install_crds(server.kubeconfig_path))
+            floor = asyncio.run(server_floor(server, gangs, nodes))
+        with ApiServer(bin_dir, Path(tmp) / "peer") as server:
+            asyncio.run(install_crds(server.kubeconfig_path))
+            (Path(tmp) / "kube-scheduler").mkdir()
+            peer = asyncio.run(kube_scheduler_peer(server, bin_dir, Path(tmp) / "kube-scheduler", gangs, nodes))
+        with ApiServer(bin_dir, Path(tmp) / "run") as server:
+            log_path = Path(args.operator_log) if args.operator_log else Path(tmp) / "operator.log"
+            asyncio.run(install_crds(server.kubeconfig_path))
+            asyncio.run(prepare(server, nodes))
+            operator = OperatorProcess(server.kubeconfig_path, log_path, "--no-leader-election")
+            try:
+                processes = {**server.pids(), "phalanx": operator.proc.pid, "load generator": os.getpid()}
+                before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+                with spying(operator.proc.pid, args.profile):
+                    result = asyncio.run(scenario(server, gangs))
+                cpu = {name: cpu_seconds(pid) - before[name] for name, pid in processes.items()}
+                rss = peak_rss_mib(operator.proc.pid)
+                times = decision_times(operator.metrics_url)
+                calls = api_calls(operator.metrics_url)
+            finally:
+                operator.stop()
     wall = time.monotonic() - began
-    report(result, nodes, rss, times, calls, wall)
+    report(result, floor, peer, cpu, nodes, rss, times, calls, wall)
     write_json(
         args.json,
         "load",
         {
             "nodes": nodes,
             **asdict(result),
+            "server_floor": asdict(floor),
+            "kube_scheduler": asdict(peer),
+            "cpu_seconds": cpu,
             "operator_peak_rss_mib": rss,
             "decisions": asdict(times),
             "api_calls": calls,

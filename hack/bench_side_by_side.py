@@ -4,7 +4,9 @@ same workloads, one scheduler running at a time, every pod deleted between runs.
 
 1. Single pods (one GPU each, 8 GPUs a node) created while the scheduler runs, 64 requests in flight: pods/s
    from the first create to the last bound, on 500 and 5,000 nodes (--quick: 500 nodes, fewer pods). Which
-   scheduler goes first alternates between the node counts.
+   scheduler goes first alternates between the node counts. Both bind about as fast as the server takes the
+   creates, so on 500 nodes a backlog follows: the same pods wait while every node is full, then the room is
+   freed at once; pods/s from then to the last bound is the schedulers' own speed.
 2. Gangs: 8 gangs of 16 pods of 8 GPUs (one pod fills a node) created interleaved on 64 nodes, room for 4
    gangs. kube-scheduler knows no gangs (the pods carry the PodGroup label only): gangs bound whole, partly
    (their bound pods are stranded: they hold nodes, but the job cannot start), or not at all.
@@ -40,10 +42,12 @@ from tests.integration.conftest import install_crds  # noqa: E402
 from tests.integration.kube_scheduler import KubeScheduler  # noqa: E402
 from tests.integration.loadgen import (  # noqa: E402
     GangOutcome,
+    answer,
     create_concurrently,
     delete_pods,
     gang_outcome,
     pods_of,
+    tried_pods_of,
     until,
     warm_up,
     watching,
@@ -59,6 +63,8 @@ from tests.integration.operator_harness import (  # noqa: E402
 KUBE, PHALANX = "kube-scheduler", "phalanx"
 SCHEDULER_NAMES = {KUBE: "default-scheduler", PHALANX: "phalanx"}
 PER_RACK = 25
+GPUS_PER_NODE = 8  # make_nodes' default
+BACKOFF_MAX_S = 10.0  # kube-scheduler 1.20's podMaxBackoffSeconds default
 GANGS, GANG_SIZE, GANG_RACKS, GANG_PER_RACK = 8, 16, 4, 16
 QUIET_S = 5.0  # gang workload: settled once nothing was bound for this long
 
@@ -73,7 +79,8 @@ class SingleRun:
     nodes: int
     pods: int
     created_s: float  # first create to last create
-    bound_s: float  # first create to last bound
+    bound_s: float  # first create to last bound (a backlog: room freed to last bound)
+    mode: str = "arriving"  # or "backlog"
 
     @property
     def rate(self) -> float:
@@ -139,6 +146,54 @@ class Bench:
         print(f"{name}: {count} pods on {nodes} nodes in {result.bound_s:.1f} s", file=sys.stderr)
         return result
 
+    async def backlog(self, api: client.ApiClient, name: str, nodes: list[str], count: int) -> SingleRun:
+        """Room frees up under a backlog: every node is held by a pod bound without a scheduler, `count` pods
+        wait (each tried and found no room), then the holders go at once (one delete-collection) and the pods
+        are bound. Pods/s from that delete to the last bound: the scheduler's own speed, as nothing is being
+        created meanwhile (the arrival runs above are paced by how fast the server takes the creates)."""
+        namespace, holders = f"backlog-{name}", f"holders-{name}"
+        core: Any = client.CoreV1Api(api)
+        await core.create_namespace({"metadata": {"name": holders}})
+        bodies = []
+        for i in range(count):
+            body = pod_body(f"p-{i}", "a", None, gpus=1)
+            body["spec"]["schedulerName"] = SCHEDULER_NAMES[name]
+            del body["spec"]["nodeSelector"]
+            bodies.append(body)
+        held = []
+        for node in nodes:
+            body = pod_body(f"hold-{node}", "a", None, gpus=GPUS_PER_NODE)
+            body["spec"].update(schedulerName="nobody", nodeName=node)
+            held.append(body)
+
+        async def work() -> SingleRun:
+            await create_concurrently(api, holders, held)
+            async with watching(tried_pods_of(api, namespace)) as pods:
+                first, last = await create_concurrently(api, namespace, bodies)
+
+                def all_tried() -> bool:
+                    return sum(1 for p in pods.items.values() if p.tried) >= count
+
+                await until([pods], all_tried, 300, f"{count} pods found no room by {name}")
+                # kube-scheduler sends a pod tried lately to its backoff queue (1 s, doubling per attempt up to
+                # 10 s) rather than straight back when room frees: past its longest backoff, no pod of either
+                # scheduler is held back by one, and both take the freed room as it comes.
+                await asyncio.sleep(BACKOFF_MAX_S)
+                freed = time.perf_counter()
+                await answer(
+                    await core.delete_collection_namespaced_pod(holders, grace_period_seconds=0, _preload_content=False)
+                )
+
+                def all_bound() -> bool:
+                    return sum(1 for p in pods.items.values() if p.node) >= count
+
+                done = await until([pods], all_bound, 900, f"{count} backlogged pods bound by {name}")
+            return SingleRun(name, len(nodes), count, last - first, done - freed, "backlog")
+
+        result: SingleRun = await self.run(api, name, "a", namespace, work)
+        print(f"{name}: a backlog of {count} pods on {len(nodes)} nodes in {result.bound_s:.1f} s", file=sys.stderr)
+        return result
+
     async def gangs(self, api: client.ApiClient, name: str) -> GangRun:
         namespace = f"gangs-{name}"
         groups = [pod_group_body(f"gang-{g}", GANG_SIZE) for g in range(GANGS)]
@@ -175,11 +230,14 @@ async def scenario(bench: Bench, node_counts: list[int], pods: int) -> tuple[lis
     async with api_client_for(bench.server.kubeconfig_path) as api:
         present = 0
         for index, nodes in enumerate(node_counts):
-            await make_nodes(api, "a" if present == 0 else f"b{index}", (nodes - present) // PER_RACK, PER_RACK)
+            made = await make_nodes(api, "a" if present == 0 else f"b{index}", (nodes - present) // PER_RACK, PER_RACK)
             present = nodes
             order = (KUBE, PHALANX) if index % 2 == 0 else (PHALANX, KUBE)
             for name in order:
                 singles.append(await bench.single(api, name, nodes, pods))
+            if index == 0:
+                for name in reversed(order):
+                    singles.append(await bench.backlog(api, name, made, pods))
         await make_nodes(api, "gang", GANG_RACKS, GANG_PER_RACK)
         for name in (KUBE, PHALANX):
             gang_runs.append(await bench.gangs(api, name))
@@ -196,18 +254,18 @@ def report(singles: list[SingleRun], gang_runs: list[GangRun], wall: float) -> N
         "Nodes",
         "Pods",
         "Created in",
-        "Last bound after",
+        "Last bound after (backlog: after the room is freed)",
         "Pods/s",
         "Phalanx / kube-scheduler",
     ):
         table.add_column(column, justify="left" if column == "Scheduler" else "right")
-    for nodes in sorted({r.nodes for r in singles}):
-        runs = {r.scheduler: r for r in singles if r.nodes == nodes}
+    for mode, nodes in sorted({(r.mode, r.nodes) for r in singles}, key=lambda k: (k[0] != "arriving", k[1])):
+        runs = {r.scheduler: r for r in singles if (r.mode, r.nodes) == (mode, nodes)}
         for name in (KUBE, PHALANX):
             run = runs[name]
             ratio = f"{runs[PHALANX].rate / runs[KUBE].rate:.2f}x" if name == PHALANX else ""
             table.add_row(
-                name,
+                name if mode == "arriving" else f"{name}, backlog",
                 f"{nodes:,}",
                 f"{run.pods:,}",
                 f"{run.created_s:.1f} s",

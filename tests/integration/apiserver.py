@@ -183,6 +183,10 @@ class ApiServer:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def pids(self) -> dict[str, int]:
+        """Process ids by component (etcd, kube-apiserver, kube-controller-manager when started)."""
+        return {name: proc.pid for name, proc in self._procs.items()}
+
     # -- internals -----------------------------------------------------------------
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:

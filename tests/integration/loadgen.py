@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -48,10 +49,10 @@ async def warm_up(api: client.ApiClient, namespace: str, pool: str, scheduler: s
     body = pod_body(f"warm-up-{scheduler}", pool, None, gpus=1)
     body["spec"]["schedulerName"] = scheduler
     started = time.monotonic()
-    await _answer(await core.create_namespaced_pod(namespace, body, _preload_content=False))
+    await answer(await core.create_namespaced_pod(namespace, body, _preload_content=False))
     while time.monotonic() - started < within:
         response = await core.read_namespaced_pod(body["metadata"]["name"], namespace, _preload_content=False)
-        if json.loads(await _answer(response))["spec"].get("nodeName"):
+        if json.loads(await answer(response))["spec"].get("nodeName"):
             elapsed = time.monotonic() - started
             await delete_pods(api, namespace)
             return elapsed
@@ -76,14 +77,14 @@ async def create_concurrently(
                 )
             else:
                 call = core.create_namespaced_pod(namespace, body, _preload_content=False)
-            await _answer(await call)
+            await answer(await call)
 
     first = time.perf_counter()
     await asyncio.gather(*(one(b) for b in bodies))
     return first, time.perf_counter()
 
 
-async def _answer(response: Any) -> str:
+async def answer(response: Any) -> str:
     """The body of a raw (`_preload_content=False`) answer, which the client does not check: raise on errors."""
     text: str = await response.text()
     if not 200 <= response.status < 300:
@@ -94,13 +95,11 @@ async def _answer(response: Any) -> str:
 async def delete_pods(api: client.ApiClient, namespace: str, within: float = 120.0) -> None:
     """Delete every pod of the namespace at once (no kubelet: grace 0) and wait until none is left."""
     core: Any = client.CoreV1Api(api)
-    await _answer(
-        await core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0, _preload_content=False)
-    )
+    await answer(await core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0, _preload_content=False))
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         listing = await core.list_namespaced_pod(namespace, limit=1, _preload_content=False)
-        if not json.loads(await _answer(listing))["items"]:
+        if not json.loads(await answer(listing))["items"]:
             return
         await asyncio.sleep(0.5)
     raise TimeoutError(f"pods of {namespace} not deleted after {within:.0f} s")
@@ -118,7 +117,7 @@ class Collection(Generic[T]):
     async def run(self) -> None:
         while True:
             listing = await self.lister(_preload_content=False)
-            data = json.loads(await _answer(listing))
+            data = json.loads(await answer(listing))
             self.items = {o["metadata"]["name"]: self.project(o) for o in data["items"]}
             version = data["metadata"]["resourceVersion"]
             self.synced.set()
@@ -200,6 +199,22 @@ def pod_view(body: dict[str, Any]) -> PodView:
 def pods_of(api: client.ApiClient, namespace: str) -> Collection[PodView]:
     core: Any = client.CoreV1Api(api)
     return Collection(partial(core.list_namespaced_pod, namespace), pod_view)
+
+
+@dataclass(frozen=True)
+class TriedView(PodView):
+    tried: bool = False  # PodScheduled=False: a scheduler tried the pod and found no room
+
+
+def tried_view(body: dict[str, Any]) -> TriedView:
+    conditions = (body.get("status") or {}).get("conditions") or []
+    tried = any(c.get("type") == "PodScheduled" and c.get("status") == "False" for c in conditions)
+    return TriedView(**vars(pod_view(body)), tried=tried)
+
+
+def tried_pods_of(api: client.ApiClient, namespace: str) -> Collection[TriedView]:
+    core: Any = client.CoreV1Api(api)
+    return Collection(partial(core.list_namespaced_pod, namespace), tried_view)
 
 
 @dataclass(frozen=True)
@@ -306,6 +321,12 @@ async def gang_load(
             explained=len(explained),
             sample_message=explained[0].message if explained else "",
         )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a live process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mib(pid: int) -> float:

@@ -19,6 +19,7 @@ from typing import Any
 
 from kubernetes_asyncio import client, config
 
+from scheduler.kube.connection import skip_environment_lookups
 from tests.integration.apiserver import free_port
 
 RACK = "network.phalanx.dev/rack"
@@ -129,6 +130,7 @@ async def api_client_for(kubeconfig: Path) -> AsyncIterator[client.ApiClient]:
     cfg = client.Configuration()
     await config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
     async with client.ApiClient(cfg) as api:
+        skip_environment_lookups(api)  # as the operator does: the load generators' own cost, a lookup per request
         yield api
 
 

@@ -33,6 +33,9 @@ class SolverConfig(ApiModel):
     num_workers: Annotated[int, Field(ge=1, le=64)] = 1
     large_model_workers: Annotated[int, Field(ge=1, le=64)] = 2
     max_model_nodes: Annotated[int, Field(ge=1)] = 512
+    # A plan proven within this fraction of the best possible is taken without searching on (0: only proven
+    # optima end the search early); the gap is reported on the PodGroup either way.
+    relative_gap: Annotated[float, Field(ge=0, le=0.5)] = 1e-4
     seed: int = 7
 
 
@@ -43,6 +46,9 @@ class PreemptionConfig(ApiModel):
 
 
 class ClientConfig(ApiModel):
+    """Rate and concurrency of the API calls: bindings and every other call share them; events have a budget of
+    their own of the same size (as kube-scheduler's event recorder has its own client)."""
+
     qps: Annotated[float, Field(gt=0)] = 500.0
     burst: Annotated[int, Field(ge=1)] = 1000
     bind_concurrency: Annotated[int, Field(ge=1, le=1024)] = 64

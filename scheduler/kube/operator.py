@@ -167,6 +167,7 @@ def operator_config(settings: SchedulerConfig, kubeconfig: str | None, context: 
             num_workers=settings.solver.num_workers,
             large_model_workers=settings.solver.large_model_workers,
             max_model_nodes=settings.solver.max_model_nodes,
+            relative_gap=settings.solver.relative_gap,
             seed=settings.solver.seed,
         ),
         preemption=settings.preemption.enabled,

@@ -5,6 +5,8 @@ from typer.testing import CliRunner
 
 from scheduler.api.config import ConfigError, load_config
 from scheduler.cli.main import app
+from scheduler.kube.operator import operator_config
+from scheduler.solver.problem import SolverParams
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -30,16 +32,23 @@ def test_the_environment_overrides_the_file_and_flags_override_both(tmp_path: Pa
     assert config.topology_levels == ["zone", "rack"]
 
 
+def test_the_solvers_relative_gap_from_the_file_is_the_one_the_operator_decides_with(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "solver: {relativeGap: 0.01}\n"), env={})
+    assert operator_config(config, None, None).params.relative_gap == 0.01
+    assert operator_config(load_config(env={}), None, None).params.relative_gap == SolverParams().relative_gap
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("solver: {numWorkers: 0}\n", "solver.numWorkers: Input should be greater than or equal to 1"),
+        ("solver: {relativeGap: 2}\n", "solver.relativeGap: Input should be less than or equal to 0.5"),
         ("schedulerName: Not_A_Name\n", "schedulerName: schedulerName 'Not_A_Name' must be a DNS-1123 subdomain"),
         ("topologyLevels: [rack, rack]\n", "topologyLevels: topology levels must not repeat"),
         ("clinet: {qps: 1}\n", "clinet: Extra inputs are not permitted"),
         ("- a list\n", "the configuration must be a mapping"),
     ],
-    ids=["range", "name", "repeat", "typo", "shape"],
+    ids=["range", "gap", "name", "repeat", "typo", "shape"],
 )
 def test_bad_configuration_names_the_file_and_the_field(tmp_path: Path, text: str, message: str) -> None:
     path = write(tmp_path, text)

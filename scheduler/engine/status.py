@@ -58,9 +58,9 @@ def pod_group_status(
         phase, reason, message = PodGroupPhase.PENDING, last.reason, last.message
     elif last is not None and not last.scheduled:
         phase, reason, message = PodGroupPhase.UNSCHEDULABLE, last.reason, last.message
-    elif last is not None:  # scheduled: the binding cycle is in flight
+    elif last is not None and any(m.assumed for m in members):  # placed: the binding cycle is in flight
         phase, reason, message = PodGroupPhase.SCHEDULING, ScheduledReason.WAITING_FOR_PODS, "binding pods"
-    else:  # not decided yet
+    else:  # not decided yet, or placed once and short of members now (one lost, its replacement to come)
         phase, reason = PodGroupPhase.PENDING, ScheduledReason.WAITING_FOR_PODS
         message = f"{len(members)}/{min_count} pods present"
     condition = make_condition(

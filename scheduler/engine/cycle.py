@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from scheduler.api.podgroup import ScheduledReason, SolverStatus
 from scheduler.api.policy import PreemptionPolicy
@@ -77,10 +77,25 @@ class Scheduler:
         """
         decisions = []
         self._lowest_known = False
+        # Lone pods alike in all that placement reads, after one of them fitted nowhere and could preempt nothing:
+        # within a pass capacity is only taken, never freed, and the units between come no lower in priority
+        # (so none is a victim for the next), so every later one fails the same way. A backlog of thousands of
+        # identical pods on a full cluster costs one search per pass, not one each.
+        refused: dict[tuple[object, ...], Decision] = {}
         for unit in pending_units(self.state, self.config.name, gangs=self.config.gangs, keep=keep):
             if skip is not None and skip(unit):
                 continue
-            decisions.append(self.schedule_one(unit))
+            alike = _alike(unit)
+            if alike is not None and (earlier := refused.get(alike)) is not None:
+                assert unit.gang is not None
+                assert earlier.plan is not None
+                plan = replace(earlier.plan, gang=unit.gang.name, duration_s=0.0)
+                decisions.append(Decision(unit, earlier.reason, earlier.message, plan))
+                continue
+            decision = self.schedule_one(unit)
+            if alike is not None and decision.reason is ScheduledReason.UNSCHEDULABLE and decision.plan is not None:
+                refused[alike] = decision
+            decisions.append(decision)
         return decisions
 
     def schedule_one(self, unit: Unit) -> Decision:
@@ -178,3 +193,15 @@ class Scheduler:
         message = "solver returned an invalid plan: " + "; ".join(violations)
         elapsed = time.perf_counter() - started
         return Decision(unit, ScheduledReason.SCHEDULER_ERROR, message, plan, elapsed, tuple(violations))
+
+
+def _alike(unit: Unit) -> tuple[object, ...] | None:
+    """What a lone pod's decision depends on, when nothing but the cluster does (no inter-pod rules or ports,
+    which read the pod's own labels and namespace); None for any other unit."""
+    gang = unit.gang
+    if gang is None or unit.group is not None or gang.size != 1 or gang.topology:
+        return None
+    signature = gang.pod_sets[0].signature
+    if signature.relations is not None:
+        return None
+    return (signature, unit.priority, unit.preemption)

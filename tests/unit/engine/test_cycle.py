@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from scheduler.api.core import Node, Pod
 from scheduler.api.podgroup import POD_GROUP_LABEL, PodGroup, ScheduledReason
+from scheduler.engine import cycle
 from scheduler.engine.cycle import Scheduler
 from scheduler.engine.state import ClusterState, pod_info
 from scheduler.engine.units import pending_units
+from scheduler.solver.placement import place_gang
 from scheduler.topology.nodes import strip_node
 from tests.builders import LEVELS, RACK
 
@@ -172,3 +176,36 @@ def test_a_partly_bound_gang_whose_rack_is_full_does_not_spill_into_another() ->
     (decision,) = [d for d in Scheduler(state).schedule_pending() if d.unit.key == "ml/g"]
     assert decision.reason is ScheduledReason.UNSCHEDULABLE
     assert "r0" not in str(decision.plan.assignments if decision.plan else "")
+
+
+def test_lone_pods_alike_that_fit_nowhere_are_searched_for_once_a_pass_and_each_told_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Four pods of 16 GPUs on nodes of 8, and one of 4 GPUs that fits: it is searched for itself.
+    state = cluster(*(pod(f"big-{i}", gpu=16, age=i) for i in range(4)), pod("small", gpu=4, age=9), racks=1)
+    searches: list[str] = []
+    real = place_gang
+
+    def counted(capacity: Any, gang: Any, *args: Any, **kwargs: Any) -> Any:
+        searches.append(gang.name)
+        return real(capacity, gang, *args, **kwargs)
+
+    monkeypatch.setattr(cycle, "place_gang", counted)
+    decisions = {d.unit.key: d for d in Scheduler(state).schedule_pending()}
+    assert searches == ["ml/big-0", "ml/small"]
+    big = [decisions[f"ml/big-{i}"] for i in range(4)]
+    assert {d.reason for d in big} == {ScheduledReason.UNSCHEDULABLE}
+    assert len({d.message for d in big}) == 1
+    assert "Insufficient nvidia.com/gpu" in big[0].message
+    assert [d.plan.gang for d in big if d.plan is not None] == [f"ml/big-{i}" for i in range(4)]
+    assert decisions["ml/small"].scheduled
+
+
+def test_a_lone_pod_that_may_preempt_is_searched_for_though_one_alike_that_may_not_was_refused() -> None:
+    victim = pod("victim", gpu=8, nodeName="r0-n0", priorityClassName="low")
+    filler = pod("filler", gpu=8, nodeName="r0-n1", priorityClassName="high")
+    never = pod("never", gpu=8, age=0, priorityClassName="high", preemptionPolicy="Never")
+    state = cluster(victim, filler, never, pod("may", gpu=8, age=1, priorityClassName="high"), racks=1)
+    decisions = {d.unit.key: d for d in Scheduler(state).schedule_pending()}
+    assert decisions["ml/never"].reason is ScheduledReason.UNSCHEDULABLE
+    assert decisions["ml/may"].reason is ScheduledReason.WAITING_FOR_PREEMPTION

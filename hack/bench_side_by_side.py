@@ -256,7 +256,7 @@ def report(singles: list[SingleRun], gang_runs: list[GangRun], wall: float) -> N
         "Created in",
         "Last bound after (backlog: after the room is freed)",
         "Pods/s",
-        "Phalanx / kube-scheduler",
+        "Phalanx / kube-scheduler (target >= 1.2x)",
     ):
         table.add_column(column, justify="left" if column == "Scheduler" else "right")
     for mode, nodes in sorted({(r.mode, r.nodes) for r in singles}, key=lambda k: (k[0] != "arriving", k[1])):

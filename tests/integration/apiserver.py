@@ -36,6 +36,18 @@ def free_port() -> int:
         return port
 
 
+def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL if it is still there after `grace_s`; waited for either way."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class ApiServerError(RuntimeError):
     pass
 
@@ -133,13 +145,7 @@ class ApiServer:
     def stop(self) -> None:
         # Reverse start order, so the apiserver never sees etcd vanish under it.
         for name, proc in reversed(list(self._procs.items())):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
             self._procs.pop(name)
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from tests.integration.apiserver import ApiServer, ApiServerError
+from tests.integration.apiserver import ApiServer, ApiServerError, stop_process
 
 CONTROLLERS = ("job", "replicaset", "deployment", "statefulset", "garbagecollector", "disruption")
 PROBE_NAMESPACE = "phalanx-controller-probe"
@@ -94,13 +94,8 @@ class ControllerManager:
         self.startup_seconds = time.monotonic() - began
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
 
     @property
     def alive(self) -> bool:

@@ -7,7 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.integration.apiserver import free_port
+from tests.integration.apiserver import free_port, stop_process
 
 DEFAULT_SCHEDULER = "default-scheduler"
 
@@ -35,11 +35,5 @@ class KubeScheduler:
         self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self._log.close()

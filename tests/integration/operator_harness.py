@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import Any
 from kubernetes_asyncio import client, config
 
 from scheduler.kube.connection import skip_environment_lookups
-from tests.integration.apiserver import free_port
+from tests.integration.apiserver import free_port, stop_process
 
 RACK = "network.phalanx.dev/rack"
 GROUP, VERSION = "scheduling.phalanx.dev", "v1alpha1"
@@ -66,13 +65,7 @@ class OperatorProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self._log.close()
 
 

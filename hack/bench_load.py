@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "hack"))
 from bench import write_json  # noqa: E402
-from bench_load_baselines import Floor, Peer, kube_scheduler_peer, server_floor  # noqa: E402
+from bench_load_baselines import PER_RACK, Floor, Peer, kube_scheduler_peer, server_floor  # noqa: E402
 from bench_profile import spying  # noqa: E402
 
 from tests.integration.apiserver import ApiServer  # noqa: E402
@@ -47,8 +47,6 @@ from tests.integration.loadgen import (  # noqa: E402
     warm_up,
 )
 from tests.integration.operator_harness import OperatorProcess, api_client_for, http_text, make_nodes  # noqa: E402
-
-PER_RACK = 25
 
 
 async def prepare(server: ApiServer, nodes: int) -> None:

@@ -25,6 +25,7 @@ from tests.integration.kube_scheduler import DEFAULT_SCHEDULER, KubeScheduler
 from tests.integration.loadgen import (
     GangOutcome,
     answer,
+    bodies_of,
     cpu_seconds,
     create_concurrently,
     gang_outcome,
@@ -36,10 +37,9 @@ from tests.integration.loadgen import (
     warm_up,
     watching,
 )
-from tests.integration.operator_harness import api_client_for, make_nodes
+from tests.integration.operator_harness import NODE_GPUS, api_client_for, make_nodes
 
 PER_RACK = 25
-GPUS_PER_NODE = 8  # make_nodes' default
 
 
 @dataclass(frozen=True)
@@ -63,18 +63,15 @@ async def server_floor(server: ApiServer, gangs: int, nodes: int) -> Floor:
         core: Any = client.CoreV1Api(api)
         names = await make_nodes(api, "floor", racks=nodes // PER_RACK, per_rack=PER_RACK)
         await core.create_namespace({"metadata": {"name": "floor"}})
-        load = mixed_gangs("floor", gangs)
-        for _, pods in load:
-            for pod in pods:
-                pod["spec"]["schedulerName"] = "nobody"
-        bodies = [group for group, _ in load] + [pod for _, pods in load for pod in pods]
+        load = mixed_gangs("floor", gangs, scheduler="nobody")
+        bodies = bodies_of(load)
         bindings: list[tuple[str, str]] = []
-        free = GPUS_PER_NODE * len(names)
+        free = NODE_GPUS * len(names)
         for _, pods in load:  # whole gangs while they fit, one GPU a pod, nodes filled in turn
             if len(pods) > free:
                 break
             bindings += [
-                (pod["metadata"]["name"], names[(len(bindings) + i) // GPUS_PER_NODE]) for i, pod in enumerate(pods)
+                (pod["metadata"]["name"], names[(len(bindings) + i) // NODE_GPUS]) for i, pod in enumerate(pods)
             ]
             free -= len(pods)
         slots = asyncio.Semaphore(64)
@@ -111,11 +108,8 @@ async def kube_scheduler_peer(server: ApiServer, bin_dir: Path, folder: Path, ga
         await make_nodes(api, "load", racks=nodes // PER_RACK, per_rack=PER_RACK)
         for namespace in ("warm-up", "load"):
             await core.create_namespace({"metadata": {"name": namespace}})
-        load = mixed_gangs("load", gangs)
-        for _, pods in load:
-            for pod in pods:
-                pod["spec"]["schedulerName"] = DEFAULT_SCHEDULER
-        bodies = [group for group, _ in load] + [pod for _, pods in load for pod in pods]
+        load = mixed_gangs("load", gangs, scheduler=DEFAULT_SCHEDULER)
+        bodies = bodies_of(load)
         count = len(bodies) - len(load)
         scheduler = KubeScheduler(bin_dir, server.kubeconfig_path, folder)
         try:

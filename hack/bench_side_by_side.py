@@ -53,6 +53,7 @@ from tests.integration.loadgen import (  # noqa: E402
     watching,
 )
 from tests.integration.operator_harness import (  # noqa: E402
+    NODE_GPUS,
     OperatorProcess,
     api_client_for,
     make_nodes,
@@ -63,7 +64,6 @@ from tests.integration.operator_harness import (  # noqa: E402
 KUBE, PHALANX = "kube-scheduler", "phalanx"
 SCHEDULER_NAMES = {KUBE: "default-scheduler", PHALANX: "phalanx"}
 PER_RACK = 25
-GPUS_PER_NODE = 8  # make_nodes' default
 BACKOFF_MAX_S = 10.0  # kube-scheduler 1.20's podMaxBackoffSeconds default
 GANGS, GANG_SIZE, GANG_RACKS, GANG_PER_RACK = 8, 16, 4, 16
 QUIET_S = 5.0  # gang workload: settled once nothing was bound for this long
@@ -92,6 +92,17 @@ class GangRun:
     scheduler: str
     outcome: GangOutcome
     settled_s: float  # first create to the last binding
+
+
+def lone_pods(scheduler: str, count: int) -> list[dict[str, Any]]:
+    """Pods of one GPU each, without a group, for `scheduler`; every node is a candidate."""
+    bodies = []
+    for i in range(count):
+        body = pod_body(f"p-{i}", "a", None, gpus=1)
+        body["spec"]["schedulerName"] = SCHEDULER_NAMES[scheduler]
+        del body["spec"]["nodeSelector"]
+        bodies.append(body)
+    return bodies
 
 
 class Bench:
@@ -125,12 +136,7 @@ class Bench:
 
     async def single(self, api: client.ApiClient, name: str, nodes: int, count: int) -> SingleRun:
         namespace = f"single-{nodes}-{name}"
-        bodies = []
-        for i in range(count):
-            body = pod_body(f"p-{i}", "a", None, gpus=1)
-            body["spec"]["schedulerName"] = SCHEDULER_NAMES[name]
-            del body["spec"]["nodeSelector"]  # every node is a candidate
-            bodies.append(body)
+        bodies = lone_pods(name, count)
 
         async def work() -> SingleRun:
             async with watching(pods_of(api, namespace)) as pods:
@@ -154,15 +160,10 @@ class Bench:
         namespace, holders = f"backlog-{name}", f"holders-{name}"
         core: Any = client.CoreV1Api(api)
         await core.create_namespace({"metadata": {"name": holders}})
-        bodies = []
-        for i in range(count):
-            body = pod_body(f"p-{i}", "a", None, gpus=1)
-            body["spec"]["schedulerName"] = SCHEDULER_NAMES[name]
-            del body["spec"]["nodeSelector"]
-            bodies.append(body)
+        bodies = lone_pods(name, count)
         held = []
         for node in nodes:
-            body = pod_body(f"hold-{node}", "a", None, gpus=GPUS_PER_NODE)
+            body = pod_body(f"hold-{node}", "a", None, gpus=NODE_GPUS)
             body["spec"].update(schedulerName="nobody", nodeName=node)
             held.append(body)
 

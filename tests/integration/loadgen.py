@@ -32,14 +32,24 @@ T = TypeVar("T")
 Gang = tuple[dict[str, Any], list[dict[str, Any]]]  # a PodGroup body and its pods' bodies
 
 
-def mixed_gangs(pool: str, count: int, sizes: tuple[int, ...] = (3, 4, 5, 6, 7), gpus: int = 1) -> list[Gang]:
-    """`count` gangs (PodGroup with minCount = size, and its pods) of the given sizes in turn, on `pool`."""
+def mixed_gangs(
+    pool: str, count: int, sizes: tuple[int, ...] = (3, 4, 5, 6, 7), gpus: int = 1, scheduler: str = "phalanx"
+) -> list[Gang]:
+    """`count` gangs (PodGroup with minCount = size, and its pods for `scheduler`) of the given sizes in turn,
+    on `pool`."""
     gangs = []
     for i in range(count):
         name, size = f"g{i:04d}", sizes[i % len(sizes)]
         pods = [pod_body(f"{name}-{j}", pool, name, gpus=gpus) for j in range(size)]
+        for pod in pods:
+            pod["spec"]["schedulerName"] = scheduler
         gangs.append((pod_group_body(name, size), pods))
     return gangs
+
+
+def bodies_of(gangs: list[Gang]) -> list[dict[str, Any]]:
+    """Every object of the gangs in the order they are created: the PodGroups first, then each gang's pods."""
+    return [group for group, _ in gangs] + [pod for _, pods in gangs for pod in pods]
 
 
 async def warm_up(api: client.ApiClient, namespace: str, pool: str, scheduler: str, within: float = 120.0) -> float:
@@ -306,7 +316,7 @@ async def gang_load(
 ) -> LoadResult:
     """Create every PodGroup and pod at once (groups first, each gang's pods together), then wait until every
     gang is whole or explained. `gangs`: (PodGroup body, its pods)."""
-    bodies = [group for group, _ in gangs] + [pod for _, pods in gangs for pod in pods]
+    bodies = bodies_of(gangs)
     async with watching(pods_of(api, namespace)) as pods, watching(pod_groups_of(api, namespace)) as groups:
         first, last = await create_concurrently(api, namespace, bodies, concurrency)
         done = await until([pods, groups], lambda: settled(pods, groups), within, "every gang whole or explained")

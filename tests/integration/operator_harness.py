@@ -22,6 +22,7 @@ from scheduler.kube.connection import skip_environment_lookups
 from tests.integration.apiserver import free_port, stop_process
 
 RACK = "network.phalanx.dev/rack"
+NODE_GPUS = 8  # what make_nodes gives a node unless told
 GROUP, VERSION = "scheduling.phalanx.dev", "v1alpha1"
 
 
@@ -136,7 +137,7 @@ async def make_nodes(
     pool: str,
     racks: int,
     per_rack: int,
-    gpus: int = 8,
+    gpus: int = NODE_GPUS,
     concurrency: int = 32,
     existing_ok: bool = False,
 ) -> list[str]:

@@ -25,6 +25,7 @@ from tests.integration.apiserver import ApiServer
 from tests.integration.faultproxy import FaultProxy, FaultRates
 from tests.integration.operator_harness import (
     GROUP,
+    NODE_GPUS,
     VERSION,
     OperatorProcess,
     api_client_for,
@@ -39,7 +40,6 @@ from tests.integration.operator_harness import (
 
 pytestmark = pytest.mark.usefixtures("phalanx_crds")
 
-GPUS_PER_NODE = 8  # make_nodes' default
 # Every kind of fault at once, each at a rate a bad day on a real cluster could show.
 API_FAULTS = FaultRates(
     throttle=0.05,
@@ -160,12 +160,12 @@ class View:
             found.append(f"bound pods marked PodScheduled=False: {marked}")
         used = self.used(gangs)
         for node, gpus in used.items():
-            if gpus > GPUS_PER_NODE or node not in self.nodes:
+            if gpus > NODE_GPUS or node not in self.nodes:
                 found.append(f"node {node} overcommitted or unknown: {gpus} GPUs bound")
         for gang in gangs:
             if self.bound(gang) == 0 and gang.name not in evicted:
                 nodes = [n for n in self.nodes if n.startswith(f"{gang.pool}-")]
-                room = sum(max(0, GPUS_PER_NODE - used.get(n, 0)) // gang.gpus for n in nodes)
+                room = sum(max(0, NODE_GPUS - used.get(n, 0)) // gang.gpus for n in nodes)
                 if room >= gang.size:
                     found.append(f"gang {gang.name} ({gang.size} x {gang.gpus} GPUs) fits ({room} slots) but waits")
         return found

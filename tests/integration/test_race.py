@@ -21,6 +21,7 @@ from tests.integration.faultproxy import FaultProxy, FaultRates
 from tests.integration.kube_scheduler import KubeScheduler
 from tests.integration.operator_harness import (
     GROUP,
+    NODE_GPUS,
     VERSION,
     OperatorProcess,
     all_bound,
@@ -40,7 +41,6 @@ from tests.integration.operator_harness import (
 )
 
 pytestmark = pytest.mark.usefixtures("phalanx_crds", "controller_manager")
-GPUS_PER_NODE = 8
 
 
 async def _overcommitted(api: client.ApiClient, namespace: str) -> list[str]:
@@ -51,7 +51,7 @@ async def _overcommitted(api: client.ApiClient, namespace: str) -> list[str]:
         if pod.spec.node_name and pod.status.phase not in ("Succeeded", "Failed"):
             limits = pod.spec.containers[0].resources.limits or {}
             used[pod.spec.node_name] = used.get(pod.spec.node_name, 0) + int(limits.get("nvidia.com/gpu", 0))
-    return [node for node, gpus in used.items() if gpus > GPUS_PER_NODE]
+    return [node for node, gpus in used.items() if gpus > NODE_GPUS]
 
 
 async def test_a_node_taken_by_kube_scheduler_mid_binding_is_never_overcommitted_and_the_gang_is_replanned(
@@ -61,7 +61,7 @@ async def test_a_node_taken_by_kube_scheduler_mid_binding_is_never_overcommitted
     objects: Any = client.CustomObjectsApi(api_client)
     namespace, pool = unique("race"), unique("pool")
     await core.create_namespace({"metadata": {"name": namespace}})
-    await make_nodes(api_client, pool, racks=1, per_rack=2, gpus=GPUS_PER_NODE)
+    await make_nodes(api_client, pool, racks=1, per_rack=2, gpus=NODE_GPUS)
     first: set[str] = set()
 
     def hold_all_but_first(method: str, path: str) -> int | None:
@@ -95,7 +95,7 @@ async def test_a_node_taken_by_kube_scheduler_mid_binding_is_never_overcommitted
                     GROUP, VERSION, namespace, "podgroups", pod_group_body("g", 2)
                 )
                 # A Job "g" of two full-node pods, in PodGroup "g" by label.
-                template = pod_template(gpus=GPUS_PER_NODE, pool=pool)
+                template = pod_template(gpus=NODE_GPUS, pool=pool)
                 template["metadata"]["labels"] = {"scheduling.phalanx.dev/pod-group": "g"}
                 await create_owned(api_client, namespace, [job_body("g", 2, indexed=False, template=template)])
 
@@ -142,6 +142,6 @@ async def test_a_node_taken_by_kube_scheduler_mid_binding_is_never_overcommitted
 
 
 def _ordinary(pool: str) -> dict[str, Any]:
-    body = pod_body("other", pool, None, gpus=GPUS_PER_NODE)
+    body = pod_body("other", pool, None, gpus=NODE_GPUS)
     body["spec"]["schedulerName"] = "default-scheduler"
     return body

@@ -15,27 +15,17 @@ if [[ -x $CHROMIUM ]]; then
   exit 0
 fi
 
-# From here on, everything any tool prints goes to stderr; fd 3 is the real stdout.
-exec 3>&1 1>&2
-
-log() { echo "chromium: $*" >&2; }
-die() {
-  log "ERROR: $*"
-  exit 1
-}
+TOOL=chromium
+# shellcheck source=lib/ensure.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/ensure.sh"
 
 [[ $EUID -eq 0 ]] || die "$CHROMIUM not found; run as root or: apt-get install --no-install-recommends chromium"
 command -v apt-get >/dev/null || die "$CHROMIUM not found and there is no apt-get to install Debian's chromium with"
 
 CACHE="${PHALANX_CACHE:-$HOME/.cache/phalanx}"
-mkdir -p "$CACHE"
 # Two test sessions starting at once must not both run apt-get; the second finds the browser under the lock.
-exec 4>"$CACHE/chromium.lock"
-flock 4
-if [[ -x $CHROMIUM ]]; then
-  echo "$CHROMIUM" >&3
-  exit 0
-fi
+installed() { [[ -x $CHROMIUM ]] && echo "$CHROMIUM"; }
+serialise "$CACHE/chromium.lock" installed
 
 log "installing Debian's chromium with apt-get (first run only)"
 export DEBIAN_FRONTEND=noninteractive

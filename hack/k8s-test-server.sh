@@ -26,27 +26,16 @@ if have_all; then
   exit 0
 fi
 
-# From here on, everything any tool prints goes to stderr; fd 3 is the real stdout.
-exec 3>&1 1>&2
-
-log() { echo "k8s-test-server: $*" >&2; }
-die() {
-  log "ERROR: $*"
-  exit 1
-}
+TOOL=k8s-test-server
+# shellcheck source=lib/ensure.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/ensure.sh"
 
 # apt_debian_mirror: the Debian archive from apt's configuration.
 # shellcheck source=lib/debian-mirror.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/debian-mirror.sh"
 
-mkdir -p "$(dirname "$CACHE")"
-# Serialise concurrent callers (e.g. parallel test sessions); re-check under the lock.
-exec 4>"$CACHE.lock"
-flock 4
-if have_all; then
-  echo "$CACHE" >&3
-  exit 0
-fi
+cached() { have_all && echo "$CACHE"; }
+serialise "$CACHE.lock" cached
 
 # Only what the cache lacks is fetched and built.
 want_k8s=() want_etcd=0

@@ -25,27 +25,16 @@ if have_all; then
   exit 0
 fi
 
-# From here on, everything any tool prints goes to stderr; fd 3 is the real stdout.
-exec 3>&1 1>&2
-
-log() { echo "prometheus: $*" >&2; }
-die() {
-  log "ERROR: $*"
-  exit 1
-}
+TOOL=prometheus
+# shellcheck source=lib/ensure.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/ensure.sh"
 
 # apt_debian_mirror: the Debian archive from apt's configuration.
 # shellcheck source=lib/debian-mirror.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/debian-mirror.sh"
 
-mkdir -p "$(dirname "$CACHE")"
-# Serialise concurrent callers (parallel test sessions); re-check under the lock.
-exec 4>"$CACHE.lock"
-flock 4
-if have_all; then
-  echo "$CACHE" >&3
-  exit 0
-fi
+cached() { have_all && echo "$CACHE"; }
+serialise "$CACHE.lock" cached
 
 command -v apt-get >/dev/null || die "apt-get not found: this script needs a Debian machine"
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found (install dpkg)"

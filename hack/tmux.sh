@@ -21,14 +21,9 @@ if [[ -x $CACHE/bin/tmux ]] && "$CACHE/bin/tmux" -V >/dev/null 2>&1; then
   exit 0
 fi
 
-# From here on, everything any tool prints goes to stderr; fd 3 is the real stdout.
-exec 3>&1 1>&2
-
-log() { echo "tmux: $*" >&2; }
-die() {
-  log "ERROR: $*"
-  exit 1
-}
+TOOL=tmux
+# shellcheck source=lib/ensure.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/ensure.sh"
 
 command -v apt-get >/dev/null || die "no tmux on PATH and no apt-get to install it; install tmux"
 
@@ -42,14 +37,8 @@ if [[ $EUID -eq 0 ]]; then
   exit 0
 fi
 
-mkdir -p "$(dirname "$CACHE")"
-# Serialise concurrent callers; re-check under the lock.
-exec 4>"$CACHE.lock"
-flock 4
-if [[ -x $CACHE/bin/tmux ]] && "$CACHE/bin/tmux" -V >/dev/null 2>&1; then
-  echo "$CACHE/bin/tmux" >&3
-  exit 0
-fi
+cached() { [[ -x $CACHE/bin/tmux ]] && "$CACHE/bin/tmux" -V >/dev/null 2>&1 && echo "$CACHE/bin/tmux"; }
+serialise "$CACHE.lock" cached
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/phalanx-tmux.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT

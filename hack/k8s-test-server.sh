@@ -71,24 +71,9 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/phalanx-k8s-build.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 start=$SECONDS
 
-# A private apt configuration, so the system's sources and lists stay untouched.
-mkdir -p "$WORK"/apt/{lists/partial,archives/partial,cache} "$WORK/dl"
-cat >"$WORK/apt/sources.list" <<SOURCES
-deb-src [signed-by=$KEYRING] $MIRROR bookworm main
-deb [signed-by=$KEYRING] $MIRROR bookworm main
-deb [signed-by=$KEYRING] $MIRROR bullseye main
-SOURCES
-APT_OPTS=(
-  -q
-  -o "Dir::Etc::SourceList=$WORK/apt/sources.list"
-  -o Dir::Etc::SourceParts=/dev/null
-  -o "Dir::State::Lists=$WORK/apt/lists"
-  -o "Dir::Cache=$WORK/apt/cache"
-  -o "Dir::Cache::Archives=$WORK/apt/archives"
-  -o "APT::Sandbox::User=$(id -un)"
-)
-log "fetching Debian package lists ($MIRROR)"
-apt-get "${APT_OPTS[@]}" update || die "apt-get update against $MIRROR failed"
+mkdir -p "$WORK/dl"
+private_apt "$WORK/apt" "deb-src [signed-by=$KEYRING] $MIRROR bookworm main" \
+  "deb [signed-by=$KEYRING] $MIRROR bookworm main" "deb [signed-by=$KEYRING] $MIRROR bullseye main"
 
 cd "$WORK/dl"
 built=()

@@ -47,20 +47,8 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/phalanx-prometheus.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 start=$SECONDS
 
-# A private apt configuration, so the system's sources and lists stay untouched and no root is needed.
-mkdir -p "$WORK"/apt/{lists/partial,archives/partial,cache} "$WORK/dl"
-echo "deb [signed-by=$KEYRING] $MIRROR bookworm main" >"$WORK/apt/sources.list"
-APT_OPTS=(
-  -q
-  -o "Dir::Etc::SourceList=$WORK/apt/sources.list"
-  -o Dir::Etc::SourceParts=/dev/null
-  -o "Dir::State::Lists=$WORK/apt/lists"
-  -o "Dir::Cache=$WORK/apt/cache"
-  -o "Dir::Cache::Archives=$WORK/apt/archives"
-  -o "APT::Sandbox::User=$(id -un)"
-)
-log "fetching Debian package lists ($MIRROR)"
-apt-get "${APT_OPTS[@]}" update || die "apt-get update against $MIRROR failed"
+mkdir -p "$WORK/dl"
+private_apt "$WORK/apt" "deb [signed-by=$KEYRING] $MIRROR bookworm main"
 cd "$WORK/dl"
 log "downloading prometheus/bookworm"
 apt-get "${APT_OPTS[@]}" download prometheus/bookworm || die "could not download the prometheus .deb"

@@ -59,3 +59,24 @@ apt_debian_mirror() {
     END { flush(); if (best) { sub(/\/+$/, "", uri); print uri } }
   ' "${files[@]}"
 }
+
+# private_apt DIR LINE...: an apt configuration of its own under DIR, LINE... its sources.list, so the system's
+# sources and lists stay untouched and no root is needed; its package lists are fetched. Sets APT_OPTS for the
+# apt-get calls that follow. Needs log and die (hack/lib/ensure.sh).
+private_apt() {
+  local dir=$1
+  shift
+  mkdir -p "$dir"/{lists/partial,archives/partial,cache}
+  printf '%s\n' "$@" >"$dir/sources.list"
+  APT_OPTS=(
+    -q
+    -o "Dir::Etc::SourceList=$dir/sources.list"
+    -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$dir/lists"
+    -o "Dir::Cache=$dir/cache"
+    -o "Dir::Cache::Archives=$dir/archives"
+    -o "APT::Sandbox::User=$(id -un)"
+  )
+  log "fetching Debian package lists (${MIRROR:-$*})"
+  apt-get "${APT_OPTS[@]}" update || die "apt-get update against ${MIRROR:-$*} failed"
+}
